@@ -1,0 +1,1 @@
+//! The audit trail: decision events, the chained local log, sinks and verification.

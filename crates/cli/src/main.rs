@@ -1,0 +1,2 @@
+//! The `kafka-pdp` binary: parses arguments, sets up tracing, dispatches.
+fn main() {}

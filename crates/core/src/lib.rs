@@ -1,0 +1,1 @@
+//! Kafka on Cedar: the request model, the policy store and index, and decisions.

@@ -1,0 +1,1 @@
+//! The gRPC services of the policy decision point: TLS, caching, reload, wiring.
