@@ -1,0 +1,173 @@
+package dev.kafkapdp.e2e.harness;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The real {@code kafka-pdp serve} binary over plaintext gRPC on loopback, serving a policy directory.
+ *
+ * <p>The first start binds port 0 and learns the real port from the one line the binary prints on stdout,
+ * {@code listening on <ip:port>}; every restart binds that same port again, so that the broker's shim, configured
+ * with that endpoint, finds the PDP again on its own. stdout (after that line) and stderr are appended to
+ * {@code target/e2e-logs/pdp/}.
+ */
+public final class PdpProcess implements AutoCloseable {
+
+    private static final String LISTENING_PREFIX = "listening on ";
+    private static final Duration STARTUP_DEADLINE = Duration.ofSeconds(60);
+
+    private final Path binary;
+    private final Path policyDir;
+    private final Path logDir;
+    private ChildProcess process;
+    private String endpoint;
+
+    private PdpProcess(Path binary, Path policyDir, Path logDir) {
+        this.binary = binary;
+        this.policyDir = policyDir;
+        this.logDir = logDir;
+    }
+
+    /** Starts the PDP on a port the kernel picks and waits for its {@code listening on} line. */
+    public static PdpProcess start(Path binary, Path policyDir) {
+        try {
+            Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve("pdp"));
+            PdpProcess pdp = new PdpProcess(binary, policyDir, logDir);
+            pdp.launch("127.0.0.1:0");
+            return pdp;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare the PDP's log folder", e);
+        }
+    }
+
+    /** The {@code host:port} the PDP serves on, the same across restarts. */
+    public String endpoint() {
+        return endpoint;
+    }
+
+    public boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    /** Kills the PDP at once (SIGKILL), as a crash would, and waits until it is gone. */
+    public void kill() {
+        if (process != null) {
+            process.kill();
+        }
+    }
+
+    /** Starts the PDP again on the port it had, after {@link #kill()}. */
+    public void restart() {
+        if (isAlive()) {
+            throw new IllegalStateException("the PDP is still running as " + process);
+        }
+        launch(endpoint);
+    }
+
+    /** The last lines of the PDP's output, for a failure message. */
+    public String logTail(int lines) {
+        return ChildProcess.tail(logDir.resolve("stderr.log"), lines)
+                + ChildProcess.tail(logDir.resolve("stdout.log"), lines / 4);
+    }
+
+    @Override
+    public void close() {
+        if (process != null) {
+            process.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    private void launch(String listen) {
+        List<String> command = List.of(binary.toString(), "serve", "--plaintext", "--listen", listen,
+                "--policy-dir", policyDir.toString());
+        Path stderr = logDir.resolve("stderr.log");
+        appendMarker(stderr, "=== kafka-pdp " + String.join(" ", command.subList(1, command.size())));
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(policyDir.toFile())
+                .redirectError(ProcessBuilder.Redirect.appendTo(stderr.toFile()));
+        builder.environment().putIfAbsent("RUST_LOG", "info");
+        Process started;
+        try {
+            started = builder.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + binary, e);
+        }
+        process = ChildProcess.adopt("kafka-pdp", started, List.of(stderr, logDir.resolve("stdout.log")));
+        endpoint = awaitListening(started, listen);
+    }
+
+    /**
+     * Reads stdout until the {@code listening on} line, then keeps copying the rest to {@code stdout.log} so that
+     * the PDP never blocks on a full pipe.
+     */
+    private String awaitListening(Process started, String listen) {
+        CompletableFuture<String> address = new CompletableFuture<>();
+        Thread reader = new Thread(() -> copyStdout(started, address), "pdp-stdout");
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            String bound = address.get(STARTUP_DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+            if (!listen.endsWith(":0") && !bound.equals(listen)) {
+                throw new AssertionError("the PDP was asked to listen on " + listen + " but says " + bound);
+            }
+            return bound;
+        } catch (TimeoutException e) {
+            process.kill();
+            throw new AssertionError("the PDP printed no `listening on` line within "
+                    + STARTUP_DEADLINE.toSeconds() + " s\n" + logTail(60), e);
+        } catch (ExecutionException e) {
+            process.kill();
+            throw new AssertionError("the PDP did not start: " + e.getCause().getMessage() + "\n" + logTail(60), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while starting the PDP", e);
+        }
+    }
+
+    private void copyStdout(Process started, CompletableFuture<String> address) {
+        Path stdout = logDir.resolve("stdout.log");
+        try (BufferedReader lines = new BufferedReader(
+                new InputStreamReader(started.getInputStream(), StandardCharsets.UTF_8));
+                Writer out = Files.newBufferedWriter(stdout, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                        StandardOpenOption.APPEND)) {
+            String line;
+            while ((line = lines.readLine()) != null) {
+                if (!address.isDone() && line.startsWith(LISTENING_PREFIX)) {
+                    address.complete(line.substring(LISTENING_PREFIX.length()).trim());
+                }
+                out.write(line);
+                out.write('\n');
+                out.flush();
+            }
+            address.completeExceptionally(new IllegalStateException("it exited with code "
+                    + started.waitFor() + " before printing `listening on`"));
+        } catch (IOException e) {
+            address.completeExceptionally(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            address.completeExceptionally(e);
+        }
+    }
+
+    private static void appendMarker(Path file, String marker) {
+        try {
+            Files.writeString(file, marker + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write `" + file + "`", e);
+        }
+    }
+}
