@@ -53,6 +53,8 @@ final class PdpClient implements AutoCloseable {
     private final AtomicLong watchAttempt = new AtomicLong();
     private volatile Context.CancellableContext watchContext;
     private volatile boolean closed;
+    /** Whether the stream has delivered a version since it was last (re)opened; only for log lines. */
+    private volatile boolean streamUp;
 
     PdpClient(PdpConfig config, ScheduledExecutorService scheduler) {
         this.config = config;
@@ -80,7 +82,9 @@ final class PdpClient implements AutoCloseable {
         long attempt = watchAttempt.incrementAndGet();
         Context.CancellableContext context = Context.current().withCancellation();
         watchContext = context;
-        context.run(() -> async.withWaitForReady()
+        // Fail-fast on purpose: while no replica is reachable the call fails at once and the loop below retries
+        // with its own short backoff, resetting gRPC's connect backoff (which grows to minutes) each time.
+        context.run(() -> async
             .watchPolicyVersion(WatchPolicyVersionRequest.getDefaultInstance(), new Watcher(listener, attempt)));
     }
 
@@ -96,6 +100,10 @@ final class PdpClient implements AutoCloseable {
         @Override
         public void onNext(PolicyVersion version) {
             watchBackoff.reset();
+            if (!streamUp) {
+                streamUp = true;
+                LOG.info("policy-version stream to the PDP is open");
+            }
             listener.onPolicyVersion(version);
         }
 
@@ -115,9 +123,17 @@ final class PdpClient implements AutoCloseable {
             }
             listener.onStreamLost(status);
             long delay = watchBackoff.next();
-            LOG.warn("policy-version stream to the PDP lost ({}: {}); reopening in {} ms", status.getCode(),
-                status.getDescription(), delay);
-            scheduler.schedule(() -> watch(listener), delay, TimeUnit.MILLISECONDS);
+            if (streamUp) {
+                streamUp = false;
+                LOG.warn("policy-version stream to the PDP lost ({}: {}); cached decisions dropped, retrying every "
+                    + "few seconds", status.getCode(), status.getDescription());
+            } else {
+                LOG.debug("PDP still unreachable ({}); retrying in {} ms", status.getCode(), delay);
+            }
+            scheduler.schedule(() -> {
+                channel.resetConnectBackoff();
+                watch(listener);
+            }, delay, TimeUnit.MILLISECONDS);
         }
     }
 
