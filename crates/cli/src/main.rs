@@ -1,2 +1,58 @@
 //! The `kafka-pdp` binary: parses arguments, sets up tracing, dispatches.
-fn main() {}
+//!
+//! Exit codes, for every subcommand: 0 success (for `check`: ALLOW), 1 an
+//! error or a failed check (invalid policies, failing policy tests, a server
+//! that cannot be reached), 2 a usage error, 3 DENY (`check` and `explain`).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// A policy decision point for Apache Kafka, on Cedar policies.
+#[derive(Parser)]
+#[command(name = "kafka-pdp", version, about, after_help = cmd::EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Serve(cmd::serve::Args),
+    Validate(cmd::validate::Args),
+    Test(cmd::test::Args),
+    Check(cmd::check::Args),
+    Explain(cmd::explain::Args),
+    Status(cmd::status::Args),
+    Reload(cmd::reload::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Test(args) => cmd::test::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Reload(args) => cmd::reload::run(args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(cmd::EXIT_ERROR)
+    })
+}
+
+/// Logs go to stderr (stdout carries results); `RUST_LOG` filters, default `info`.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

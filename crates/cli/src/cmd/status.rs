@@ -1,0 +1,41 @@
+//! `kafka-pdp status`: the active policy set of a running server.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use kafka_pdp_server::proto::{policy_admin_client::PolicyAdminClient, StatusRequest};
+
+use super::{client_runtime, unix_ms, ServerArgs, EXIT_OK};
+
+/// Show the active policy version of a server and the outcome of its last reload.
+#[derive(clap::Args, Debug)]
+#[command(after_help = super::EXIT_CODES)]
+pub struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let status = client_runtime()?.block_on(async {
+        let channel = args.server.connect().channel().await?;
+        let response = PolicyAdminClient::new(channel)
+            .status(StatusRequest {})
+            .await
+            .context("status call failed")?;
+        anyhow::Ok(response.into_inner())
+    })?;
+
+    println!("active version: {}", status.active_version);
+    println!("activated at:   {}", unix_ms(status.activated_at_unix_ms));
+    println!("policies:       {}", status.policy_count);
+    let dir = if status.policy_dir.is_empty() {
+        "(embedded defaults, not reloadable)"
+    } else {
+        &status.policy_dir
+    };
+    println!("policy dir:     {dir}");
+    if let Some(last) = status.last_reload {
+        super::reload::print_outcome(&last);
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}

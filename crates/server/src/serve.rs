@@ -1,0 +1,142 @@
+//! Wiring: policies, services, TLS, limits, health and reflection on one socket.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use kafka_pdp_core::LoadError;
+use tonic::transport::{server::TcpIncoming, Server};
+use tonic_health::server::HealthReporter;
+
+use crate::{
+    config::{PolicySource, ServeConfig, Transport},
+    decide::Pdp,
+    proto::{authorizer_server::AuthorizerServer, policy_admin_server::PolicyAdminServer},
+    service::Service,
+    store::PolicyStore,
+    tls, watcher,
+};
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to serve plaintext on non-loopback address `{0}`; \
+         use a loopback address, TLS, or `--allow-remote-plaintext`"
+    )]
+    PlaintextNotLoopback(SocketAddr),
+    #[error("the policy set is invalid:\n{0}")]
+    Policies(#[from] LoadError),
+    #[error(transparent)]
+    TlsFile(#[from] tls::TlsFileError),
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot watch the policy directory: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("cannot install the SIGHUP handler: {0}")]
+    Signal(std::io::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Runs the PDP until `shutdown` resolves. `on_bound` is called once with
+/// the address actually bound (the real port when port 0 was asked for),
+/// after the first policy set is active.
+pub async fn serve(
+    config: ServeConfig,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    if let Transport::Plaintext { allow_remote: false } = config.transport {
+        // INVARIANT: plaintext leaves this host only when explicitly allowed.
+        if !config.listen.ip().is_loopback() {
+            return Err(ServeError::PlaintextNotLoopback(config.listen));
+        }
+    }
+    let mut server = Server::builder()
+        .timeout(config.limits.request_timeout)
+        .max_concurrent_streams(config.limits.max_concurrent_streams)
+        .tcp_nodelay(true);
+    if let Transport::Tls { cert, key, client_ca } = &config.transport {
+        server = server.tls_config(tls::server_config(cert, key, client_ca.as_deref())?)?;
+    }
+
+    let store = Arc::new(open_store(&config.policies).await?);
+    let pdp = Arc::new(Pdp::new(store.clone(), config.cache_max_entries, config.limits.clone()));
+    let _watcher = start_reloads(&store, &pdp)?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let service = Service::new(pdp);
+    let max = config.limits.max_message_bytes;
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(AuthorizerServer::new(service.clone()).max_decoding_message_size(max))
+        .add_service(PolicyAdminServer::new(service).max_decoding_message_size(max));
+
+    let incoming = TcpIncoming::bind(config.listen)
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?
+        .with_nodelay(Some(true));
+    let bound = incoming.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    report_serving(&health).await;
+    tracing::info!(
+        listen = %bound,
+        tls = matches!(config.transport, Transport::Tls { .. }),
+        policy.version = store.active().version(),
+        "serving"
+    );
+    on_bound(bound);
+    router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn open_store(source: &PolicySource) -> Result<PolicyStore, LoadError> {
+    match source {
+        PolicySource::Dir(dir) => PolicyStore::open_dir(dir.clone()).await,
+        PolicySource::Embedded(policies) => PolicyStore::embedded(policies),
+    }
+}
+
+/// Reloads on file change and SIGHUP, and empties the decision cache after
+/// every swap. The embedded set has nothing to watch.
+fn start_reloads(
+    store: &Arc<PolicyStore>,
+    pdp: &Arc<Pdp>,
+) -> Result<Option<notify::RecommendedWatcher>, ServeError> {
+    let mut versions = store.subscribe();
+    let on_swap = pdp.clone();
+    tokio::spawn(async move {
+        while versions.changed().await.is_ok() {
+            on_swap.clear_cache();
+        }
+    });
+    let Some(dir) = store.dir() else {
+        return Ok(None);
+    };
+    #[cfg(unix)]
+    watcher::reload_on_sighup(store.clone()).map_err(ServeError::Signal)?;
+    Ok(Some(watcher::watch_dir(dir, store.clone())?))
+}
+
+/// SERVING for the whole server and each service, once policies are active.
+async fn report_serving(health: &HealthReporter) {
+    health.set_serving::<AuthorizerServer<Service>>().await;
+    health.set_serving::<PolicyAdminServer<Service>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+}

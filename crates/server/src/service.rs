@@ -1,0 +1,129 @@
+//! The tonic services: thin adapters from RPCs to [`Pdp`].
+//!
+//! Each handler runs in a span named after its RPC and converts errors with
+//! `?`: the one conversion to `tonic::Status` lives in `error.rs`.
+
+use std::{pin::Pin, sync::Arc};
+
+use tokio_stream::{wrappers::WatchStream, Stream, StreamExt};
+use tonic::{metadata::MetadataValue, Request, Response, Status};
+use tracing::Instrument;
+
+use crate::{
+    decide::Pdp,
+    metrics::FailClosed,
+    proto::{self, authorizer_server::Authorizer, policy_admin_server::PolicyAdmin},
+};
+
+/// Both gRPC services over one [`Pdp`].
+#[derive(Clone, Debug)]
+pub struct Service {
+    pdp: Arc<Pdp>,
+}
+
+impl Service {
+    pub fn new(pdp: Arc<Pdp>) -> Self {
+        Self { pdp }
+    }
+}
+
+type VersionStream = Pin<Box<dyn Stream<Item = Result<proto::PolicyVersion, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Authorizer for Service {
+    async fn authorize(
+        &self,
+        request: Request<proto::AuthorizeRequest>,
+    ) -> Result<Response<proto::AuthorizeResponse>, Status> {
+        let actions = request.get_ref().actions.len();
+        let _entered = tracing::info_span!("authorize", actions).entered();
+        Ok(Response::new(self.pdp.authorize(request.into_inner())?))
+    }
+
+    async fn authorize_by_resource_type(
+        &self,
+        request: Request<proto::AuthorizeByResourceTypeRequest>,
+    ) -> Result<Response<proto::AuthorizeByResourceTypeResponse>, Status> {
+        let _entered = tracing::info_span!("authorize_by_resource_type").entered();
+        Ok(Response::new(self.pdp.authorize_by_resource_type(request.into_inner())?))
+    }
+
+    type WatchPolicyVersionStream = VersionStream;
+
+    async fn watch_policy_version(
+        &self,
+        _request: Request<proto::WatchPolicyVersionRequest>,
+    ) -> Result<Response<Self::WatchPolicyVersionStream>, Status> {
+        tracing::debug!("policy version watch opened");
+        // The current version at once, then each new one.
+        let versions = WatchStream::new(self.pdp.store().subscribe()).map(Ok);
+        Ok(Response::new(Box::pin(versions)))
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyAdmin for Service {
+    async fn check(
+        &self,
+        request: Request<proto::CheckRequest>,
+    ) -> Result<Response<proto::CheckResponse>, Status> {
+        let _entered = tracing::info_span!("check").entered();
+        Ok(Response::new(self.pdp.check(request.into_inner())?))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<proto::StatusRequest>,
+    ) -> Result<Response<proto::StatusResponse>, Status> {
+        let store = self.pdp.store();
+        let active = store.active();
+        let status = proto::StatusResponse {
+            active_version: active.version().to_owned(),
+            activated_at_unix_ms: active.activated_at_unix_ms,
+            policy_count: u32::try_from(active.snapshot.policy_count()).unwrap_or(u32::MAX),
+            policy_dir: store.dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            last_reload: store.last_reload(),
+        };
+        let mut response = Response::new(status);
+        self.add_counters(response.metadata_mut());
+        Ok(response)
+    }
+
+    async fn reload(
+        &self,
+        _request: Request<proto::ReloadRequest>,
+    ) -> Result<Response<proto::ReloadResponse>, Status> {
+        let store = self.pdp.store().clone();
+        let outcome = store.reload("rpc").instrument(tracing::info_span!("reload")).await?;
+        Ok(Response::new(proto::ReloadResponse {
+            outcome: Some(outcome),
+            active_version: store.active().version().to_owned(),
+        }))
+    }
+}
+
+/// Metadata keys of the counters sent with every `Status` response. The
+/// contract has no fields for them yet; these keep them visible meanwhile
+/// (`grpcurl -v`, `kafka-pdp status`).
+pub const COUNTER_KEYS: [&str; 4] = [
+    "x-pdp-decisions",
+    "x-pdp-cache-hits",
+    "x-pdp-fail-closed-invalid-request",
+    "x-pdp-fail-closed-evaluation-error",
+];
+
+impl Service {
+    fn add_counters(&self, metadata: &mut tonic::metadata::MetadataMap) {
+        let metrics = self.pdp.metrics();
+        let (decisions, hits) = metrics.decisions();
+        let values = [
+            decisions,
+            hits,
+            metrics.fail_closed_count(FailClosed::InvalidRequest),
+            metrics.fail_closed_count(FailClosed::EvaluationError),
+        ];
+        for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
+            metadata.insert(key, MetadataValue::from(value));
+        }
+    }
+}
