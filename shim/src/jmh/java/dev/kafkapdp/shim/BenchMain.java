@@ -1,0 +1,193 @@
+package dev.kafkapdp.shim;
+
+import java.lang.management.ManagementFactory;
+import java.lang.ref.Reference;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourceType;
+import org.apache.kafka.common.security.auth.SecurityProtocol;
+import org.apache.kafka.metadata.authorizer.StandardAuthorizer;
+import org.apache.kafka.server.authorizer.AuthorizationResult;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.results.Result;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * Runs the shim's benchmarks in one go and prints them side by side, as ratios against the bare map lookup
+ * measured in the same run:
+ * <ol>
+ *   <li>writes the workload's ACLs as Cedar policies and checks that the PDP and Kafka's StandardAuthorizer give
+ *   the same decisions on every sampled action (otherwise the comparison would be meaningless);</li>
+ *   <li>estimates the heap the cache takes at its default size;</li>
+ *   <li>runs {@link AuthorizeBenchmark} through JMH's API and prints the table.</li>
+ * </ol>
+ * System properties: {@code pdp.binary} (required), {@code bench.resources} (default 10000), {@code bench.quick}
+ * (short iterations while developing), {@code bench.include} (a regex of benchmark methods, for development; the
+ * reported figures come from a run of all four).
+ */
+public final class BenchMain {
+
+    private BenchMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path binary = Path.of(System.getProperty("pdp.binary", "../target/release/kafka-pdp"));
+        boolean quick = Boolean.getBoolean("bench.quick");
+        Workload workload = Workload.fromSystemProperties();
+        Path policyDir = Files.createTempDirectory("kafka-pdp-bench-policies");
+        workload.writePolicyDir(policyDir, Path.of("..", "policies", "schema.cedarschema"));
+        System.out.printf("workload: %,d resources x %d ACLs (%,d ACL entries, %,d Cedar policies), %d sampled"
+                + " actions, PDP binary %s%n", workload.resources, Workload.ACLS_PER_RESOURCE, workload.acls.size(),
+            workload.acls.size(), Workload.SAMPLES, binary);
+
+        String include = System.getProperty("bench.include", "");
+        boolean withPdp = include.isEmpty() || include.contains("pdp");
+        if (withPdp) {
+            checkEquivalence(workload, binary, policyDir);
+        }
+        measureCacheHeap();
+
+        Options options = new OptionsBuilder()
+            .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
+            .forks(1)
+            .threads(1)
+            .warmupIterations(quick ? 1 : 3)
+            .warmupTime(TimeValue.seconds(quick ? 1 : 2))
+            .measurementIterations(quick ? 2 : 5)
+            .measurementTime(TimeValue.seconds(quick ? 1 : 2))
+            .jvmArgsAppend("-Dpdp.binary=" + binary.toAbsolutePath(), "-Dbench.policyDir=" + policyDir,
+                "-Dbench.resources=" + workload.resources)
+            .build();
+        printTable(new Runner(options).run());
+    }
+
+    private static void checkEquivalence(Workload workload, Path binary, Path policyDir) throws Exception {
+        StandardAuthorizer kafka = AuthorizeBenchmark.loadStandardAuthorizer(workload.acls);
+        int agree = 0;
+        int allowed = 0;
+        List<String> disagreements = new ArrayList<>();
+        try (PdpProcess pdp = PdpProcess.start(binary, policyDir, 600)) {
+            PdpAuthorizer shim = AuthorizeBenchmark.shim(pdp.address(), 0);
+            try {
+                for (var actions : workload.samples) {
+                    AuthorizationResult expected = kafka.authorize(workload.context, actions).get(0);
+                    AuthorizationResult actual = shim.authorize(workload.context, actions).get(0);
+                    if (expected == actual) {
+                        agree++;
+                    } else if (disagreements.size() < 5) {
+                        disagreements.add(actions.get(0) + ": Kafka " + expected + ", PDP " + actual);
+                    }
+                    allowed += actual == AuthorizationResult.ALLOWED ? 1 : 0;
+                }
+            } finally {
+                shim.close();
+            }
+        }
+        System.out.printf("equivalence: PDP and StandardAuthorizer agree on %d of %d sampled actions (%d allowed)%n",
+            agree, workload.samples.size(), allowed);
+        if (agree != workload.samples.size()) {
+            throw new IllegalStateException("the Cedar policies are not equivalent to the ACLs: " + disagreements);
+        }
+    }
+
+    /**
+     * Fills a cache of the default size with distinct keys (each with its own request key and resource-name
+     * string, as cache misses create them; principal and client-id strings shared per connection) and reads the used heap after full GCs before and after; then inserts three times as
+     * many more and reads it again, to show the bound holds.
+     */
+    private static void measureCacheHeap() {
+        int max = PdpConfig.CACHE_MAX_ENTRIES_DEFAULT;
+        DecisionCache cache = new DecisionCache(max, PdpConfig.CACHE_TTL_MS_DEFAULT);
+        cache.onPolicyVersion("bench");
+        InetAddress address = InetAddress.getLoopbackAddress();
+        long before = usedHeapAfterGc();
+        fill(cache, address, 0, max);
+        long full = usedHeapAfterGc();
+        fill(cache, address, max, 4 * max);
+        long overfilled = usedHeapAfterGc();
+        Reference.reachabilityFence(cache);
+        System.out.printf(Locale.ROOT, "cache heap (used heap after System.gc(), before/after filling): %,d entries"
+                + " take %.1f MiB (%d bytes/entry); after %,d more insertions: %,d entries, %.1f MiB%n",
+            cache.size(), (full - before) / 1048576.0, (full - before) / max, 3 * max, cache.size(),
+            (overfilled - before) / 1048576.0);
+    }
+
+    private static void fill(DecisionCache cache, InetAddress address, int from, int to) {
+        // 1,000 connections: their principal and client-id strings are held by the broker's sessions anyway.
+        String[] principals = new String[1000];
+        String[] clientIds = new String[1000];
+        for (int c = 0; c < 1000; c++) {
+            principals[c] = "service-" + c;
+            clientIds[c] = "client-" + c;
+        }
+        long now = System.nanoTime();
+        for (int i = from; i < to; i++) {
+            RequestKey request = new RequestKey("User", principals[i % 1000], address, "CLIENT",
+                SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1);
+            DecisionKey key = new DecisionKey(request, AclOperation.READ, ResourceType.TOPIC,
+                "phi.labs.results-" + i, PatternType.LITERAL);
+            cache.put(key, true, "bench", cache.generation(), now);
+        }
+    }
+
+    private static long usedHeapAfterGc() {
+        for (int i = 0; i < 4; i++) {
+            System.gc();
+        }
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+
+    private static void printTable(Collection<RunResult> results) {
+        Map<String, Result<?>> byName = new TreeMap<>();
+        for (RunResult run : results) {
+            String name = run.getParams().getBenchmark();
+            byName.put(name.substring(name.lastIndexOf('.') + 1), run.getPrimaryResult());
+        }
+        Result<?> baseline = byName.get("baselineConcurrentHashMapGet");
+        double baselineNs = nanos(baseline);
+        System.out.println();
+        System.out.println("| benchmark | ns per decision (mean) | ratio to bare ConcurrentHashMap.get | p50 | p99 |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        for (String name : List.of("baselineConcurrentHashMapGet", "pdpAuthorizerCached", "kafkaStandardAuthorizer",
+            "pdpAuthorizerUncached")) {
+            Result<?> result = byName.get(name);
+            if (result == null) {
+                continue;
+            }
+            double ns = nanos(result);
+            String p50 = "";
+            String p99 = "";
+            if (result.getScoreUnit().startsWith("us")) {
+                p50 = String.format(Locale.ROOT, "%.1f us", result.getStatistics().getPercentile(50.0));
+                p99 = String.format(Locale.ROOT, "%.1f us", result.getStatistics().getPercentile(99.0));
+            }
+            System.out.printf(Locale.ROOT, "| %s | %,.1f | %,.2fx | %s | %s |%n", name, ns, ns / baselineNs, p50,
+                p99);
+        }
+    }
+
+    private static double nanos(Result<?> result) {
+        String unit = result.getScoreUnit();
+        double score = result.getScore();
+        if (unit.startsWith("us")) {
+            return score * 1_000;
+        }
+        if (unit.startsWith("ms")) {
+            return score * 1_000_000;
+        }
+        return score;
+    }
+}
