@@ -1,0 +1,2 @@
+//! Decision latency benchmark (being written).
+fn main() {}

@@ -1,0 +1,564 @@
+//! Decisions: one request, a batch of actions, an explanation, and Kafka's
+//! authorize-by-resource-type.
+//!
+//! Every path fails closed: an action Kafka does not define on its resource
+//! type, a question the PDP cannot answer soundly, or an internal error is a
+//! DENY carrying an error that says why. Nothing here logs; the caller
+//! decides what to record.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression,
+};
+
+use crate::entities::request_entities;
+use crate::index::{Bucket, ResourceScope, ANY};
+use crate::model::{Action, Operation, PatternType, RequestContext, ResourceType, CLUSTER_NAME};
+use crate::store::{PolicyInfo, PolicySnapshot};
+
+/// The answer for one action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Ids of the policies that determined the decision, sorted: the
+    /// satisfied forbids of a DENY, the satisfied permits of an ALLOW, none
+    /// for a default DENY.
+    pub determining: Vec<String>,
+    /// Evaluation errors, sorted by policy id. A policy that errors is
+    /// skipped, as Cedar specifies; the request is still decided.
+    pub errors: Vec<EvalError>,
+    /// False when a policy that may have taken part read `context.now`: the
+    /// decision must not be cached.
+    pub cacheable: bool,
+}
+
+impl Decision {
+    /// A DENY that no policy made, with the reason as an error.
+    fn refused(message: String) -> Self {
+        Decision {
+            allowed: false,
+            determining: Vec::new(),
+            errors: vec![EvalError {
+                policy_id: None,
+                message,
+            }],
+            cacheable: true,
+        }
+    }
+}
+
+/// An error met while deciding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EvalError {
+    /// The policy that failed to evaluate; `None` for a problem of the
+    /// request itself (an operation that does not apply to the resource
+    /// type, say).
+    pub policy_id: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for EvalError {
+    /// `policy id: message`, as the gRPC contract carries errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.policy_id {
+            Some(id) => write!(f, "{id}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A decision with what led to it, for people and admin tools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub decision: Decision,
+    /// Every policy the index selected for evaluation, sorted by id; the
+    /// others cannot apply to this request.
+    pub considered: Vec<PolicyInfo>,
+    /// The principal's roles and groups (transitively) as Cedar uids.
+    pub principal_parents: Vec<String>,
+    /// The prefix entities the resource is in, as Cedar uids.
+    pub resource_parents: Vec<String>,
+}
+
+/// Kafka's `authorizeByResourceType` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByTypeDecision {
+    pub allowed: bool,
+    /// When allowed: a resource name on which the operation is allowed.
+    pub example_resource_name: Option<String>,
+    /// The determining policies of the allowing decision.
+    pub determining: Vec<String>,
+    pub errors: Vec<EvalError>,
+    pub cacheable: bool,
+}
+
+/// The most candidate names authorize-by-resource-type evaluates.
+const MAX_BY_TYPE_CANDIDATES: usize = 1024;
+
+/// Name tried for a resource type when a permit names no resource and the
+/// question names no prefix.
+const ANY_NAME_PROBE: &str = "kafka-pdp-any-name";
+
+/// The per-request work shared by all actions of a request.
+struct Prepared<'s> {
+    context: Context,
+    principal: EntityUid,
+    principal_keys: Vec<u32>,
+    principal_parents: &'s [EntityUid],
+    entities: Entities,
+}
+
+impl PolicySnapshot {
+    /// Decides one action.
+    pub fn decide(&self, ctx: &RequestContext, action: &Action, now: SystemTime) -> Decision {
+        let mut decisions = self.decide_all(ctx, std::slice::from_ref(action), now);
+        decisions
+            .pop()
+            .unwrap_or_else(|| Decision::refused("no decision".into()))
+    }
+
+    /// Decides every action of one Kafka request, in order. The principal,
+    /// the context and the entity store are built once for all of them.
+    pub fn decide_all(
+        &self,
+        ctx: &RequestContext,
+        actions: &[Action],
+        now: SystemTime,
+    ) -> Vec<Decision> {
+        let prepared = match self.prepare(ctx, actions, now) {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                return actions
+                    .iter()
+                    .map(|_| Decision::refused(message.clone()))
+                    .collect()
+            }
+        };
+        actions
+            .iter()
+            .map(|action| self.decide_prepared(&prepared, action).0)
+            .collect()
+    }
+
+    /// Decides one action with plain Cedar over the whole policy set, with
+    /// no index: the reference the index is tested against, and the
+    /// benchmark's baseline. `cacheable` is false if any policy of the set
+    /// reads `context.now`.
+    pub fn decide_whole_set(
+        &self,
+        ctx: &RequestContext,
+        action: &Action,
+        now: SystemTime,
+    ) -> Decision {
+        if let Some(refusal) = refusal(action) {
+            return refusal;
+        }
+        let prepared = match self.prepare(ctx, std::slice::from_ref(action), now) {
+            Ok(prepared) => prepared,
+            Err(message) => return Decision::refused(message),
+        };
+        let request = match self.request(&prepared, action) {
+            Ok(request) => request,
+            Err(message) => return Decision::refused(message),
+        };
+        let mut merged = Merged::default();
+        merged.add(&self.policies, &request, &prepared.entities);
+        merged.finish(!self.any_reads_now)
+    }
+
+    /// Decides one action and says why: the policies considered, the
+    /// principal's and the resource's ancestors.
+    pub fn explain(&self, ctx: &RequestContext, action: &Action, now: SystemTime) -> Explanation {
+        let resource_parents: Vec<String> = match action.resource_type().prefix_type() {
+            Some(_) => self.model.prefixes[action.resource_type().index()]
+                .matches(action.resource_name())
+                .map(|(uid, _)| uid.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let (decision, considered, principal_parents) =
+            match self.prepare(ctx, std::slice::from_ref(action), now) {
+                Ok(prepared) => {
+                    let (decision, ids) = self.decide_prepared(&prepared, action);
+                    let parents = prepared
+                        .principal_parents
+                        .iter()
+                        .map(|u| u.to_string())
+                        .collect();
+                    (decision, ids, parents)
+                }
+                Err(message) => (Decision::refused(message), Vec::new(), Vec::new()),
+            };
+        let mut considered: Vec<PolicyInfo> = considered
+            .iter()
+            .filter_map(|id| self.policy(id).cloned())
+            .collect();
+        considered.sort_by(|a, b| a.id.cmp(&b.id));
+        Explanation {
+            decision,
+            considered,
+            principal_parents,
+            resource_parents,
+        }
+    }
+
+    /// Kafka's `authorizeByResourceType`: may the principal perform `op` on
+    /// at least one resource of type `rt` whose name starts with
+    /// `name_prefix` (empty: any name)?
+    ///
+    /// The answer is found by deciding concrete names: every resource and
+    /// prefix named by a permit that can apply to the principal and covers
+    /// `op`, narrowed to `name_prefix`. It is sound (an ALLOW is always a
+    /// real decision on a real name) but may miss a grant that only a
+    /// condition expresses (`when { resource.name like "x*" }`): such a
+    /// grant gives a DENY here. Kafka asks this when a producer starts;
+    /// the cost grows with the number of permits that can apply to the
+    /// principal, not with the whole set.
+    pub fn authorize_by_resource_type(
+        &self,
+        ctx: &RequestContext,
+        op: Operation,
+        rt: ResourceType,
+        name_prefix: &str,
+        now: SystemTime,
+    ) -> ByTypeDecision {
+        let denied = |errors: Vec<EvalError>, cacheable| ByTypeDecision {
+            allowed: false,
+            example_resource_name: None,
+            determining: Vec::new(),
+            errors,
+            cacheable,
+        };
+        if !rt.supports(op) {
+            return denied(Decision::refused(not_applicable(op, rt)).errors, true);
+        }
+        let mut errors = BTreeSet::new();
+        let mut cacheable = true;
+        for name in self.by_type_candidates(ctx, op, rt, name_prefix) {
+            let Ok(action) = Action::literal(op, rt, name.clone()) else {
+                continue;
+            };
+            let decision = self.decide(ctx, &action, now);
+            cacheable &= decision.cacheable;
+            if decision.allowed {
+                return ByTypeDecision {
+                    allowed: true,
+                    example_resource_name: Some(name),
+                    determining: decision.determining,
+                    errors: decision.errors,
+                    cacheable: decision.cacheable,
+                };
+            }
+            errors.extend(decision.errors);
+        }
+        denied(errors.into_iter().collect(), cacheable)
+    }
+
+    fn by_type_candidates(
+        &self,
+        ctx: &RequestContext,
+        op: Operation,
+        rt: ResourceType,
+        name_prefix: &str,
+    ) -> Vec<String> {
+        if rt == ResourceType::Cluster {
+            return vec![CLUSTER_NAME.to_owned()];
+        }
+        let principal_keys = self.principal_keys(ctx);
+        let prefix_type = rt.prefix_type();
+        let bit = 1u16 << op.index();
+        let mut names = BTreeSet::new();
+        let scopes = principal_keys
+            .iter()
+            .filter_map(|k| self.index.permits_by_principal.get(k))
+            .flatten()
+            .map(|&i| &self.index.scopes[i])
+            .filter(|s| s.permit && s.operations & bit != 0);
+        for scope in scopes {
+            let name = match &scope.resource {
+                ResourceScope::Any => {
+                    if name_prefix.is_empty() {
+                        ANY_NAME_PROBE.to_owned()
+                    } else {
+                        name_prefix.to_owned()
+                    }
+                }
+                ResourceScope::Entity(uid) => {
+                    let id = uid.id().unescaped();
+                    let ty = uid.type_name().basename();
+                    if ty == rt.as_str() && id.starts_with(name_prefix) {
+                        id.to_owned()
+                    } else if Some(ty) != prefix_type {
+                        continue;
+                    } else if id.starts_with(name_prefix) {
+                        id.to_owned()
+                    } else if name_prefix.starts_with(id) {
+                        name_prefix.to_owned()
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            names.insert(name);
+            if names.len() >= MAX_BY_TYPE_CANDIDATES {
+                break;
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Index keys of the principal: itself, its ancestors, and [`ANY`].
+    fn principal_keys(&self, ctx: &RequestContext) -> Vec<u32> {
+        let principal = ctx.principal();
+        let mut keys = match self.model.principals.get(principal.entity_id()) {
+            Some(bound) => bound.keys.clone(),
+            None => self
+                .index
+                .key(&self.model.principal_uid(principal))
+                .into_iter()
+                .collect(),
+        };
+        keys.push(ANY);
+        keys
+    }
+
+    /// Index keys of the resource: itself, its matching prefixes, [`ANY`].
+    fn resource_keys(&self, uid: &EntityUid, action: &Action) -> Vec<u32> {
+        let mut keys: Vec<u32> = self.index.key(uid).into_iter().collect();
+        let table = &self.model.prefixes[action.resource_type().index()];
+        keys.extend(
+            table
+                .matches(action.resource_name())
+                .filter_map(|(_, key)| *key),
+        );
+        keys.push(ANY);
+        keys
+    }
+
+    fn prepare(
+        &self,
+        ctx: &RequestContext,
+        actions: &[Action],
+        now: SystemTime,
+    ) -> Result<Prepared<'_>, String> {
+        let context = context(ctx, now)?;
+        let principal_entity = self.model.principal_entity(ctx.principal());
+        let principal = principal_entity.uid();
+        let principal_parents = self
+            .model
+            .principals
+            .get(ctx.principal().entity_id())
+            .map_or(&[][..], |b| &b.ancestors[..]);
+        let mut entities: Vec<Entity> = vec![principal_entity];
+        let mut seen_resources = HashSet::new();
+        let mut seen_ops = 0u16;
+        for action in actions.iter().filter(|a| refusal(a).is_none()) {
+            let op = action.operation();
+            if seen_ops & (1 << op.index()) == 0 {
+                seen_ops |= 1 << op.index();
+                entities.push(self.model.action_entity(op).clone());
+            }
+            if seen_resources.insert((action.resource_type(), action.resource_name())) {
+                let resource = self
+                    .model
+                    .resource_entity(action.resource_type(), action.resource_name());
+                // A principal id could equal nothing else: types differ.
+                entities.push(resource);
+            }
+        }
+        Ok(Prepared {
+            context,
+            principal,
+            principal_keys: self.principal_keys(ctx),
+            principal_parents,
+            entities: request_entities(entities),
+        })
+    }
+
+    fn request(&self, prepared: &Prepared<'_>, action: &Action) -> Result<Request, String> {
+        let resource = self
+            .model
+            .resource_uid(action.resource_type(), action.resource_name());
+        Request::new(
+            prepared.principal.clone(),
+            self.model.action_uid(action.operation()).clone(),
+            resource,
+            prepared.context.clone(),
+            None,
+        )
+        .map_err(|e| format!("cannot build the request: {e}"))
+    }
+
+    /// The indexed decision and the ids of the policies considered.
+    fn decide_prepared(&self, prepared: &Prepared<'_>, action: &Action) -> (Decision, Vec<String>) {
+        if let Some(refusal) = refusal(action) {
+            return (refusal, Vec::new());
+        }
+        let request = match self.request(prepared, action) {
+            Ok(request) => request,
+            Err(message) => return (Decision::refused(message), Vec::new()),
+        };
+        let resource = self
+            .model
+            .resource_uid(action.resource_type(), action.resource_name());
+        let resource_keys = self.resource_keys(&resource, action);
+        let mut merged = Merged::default();
+        let mut reads_now = false;
+        let mut considered = Vec::new();
+        let buckets =
+            self.index
+                .candidates(&prepared.principal_keys, &resource_keys, action.operation());
+        for bucket in buckets {
+            reads_now |= bucket.reads_now;
+            considered.extend(bucket.ids.iter().cloned());
+            evaluate(&mut merged, bucket, &request, &prepared.entities);
+        }
+        (merged.finish(!reads_now), considered)
+    }
+}
+
+fn evaluate(merged: &mut Merged, bucket: &Bucket, request: &Request, entities: &Entities) {
+    merged.add(&bucket.policies, request, entities);
+}
+
+/// A DENY for an action the PDP does not decide, if it is one.
+fn refusal(action: &Action) -> Option<Decision> {
+    let (op, rt) = (action.operation(), action.resource_type());
+    if !rt.supports(op) {
+        return Some(Decision::refused(not_applicable(op, rt)));
+    }
+    if action.pattern_type() == PatternType::Prefixed {
+        // Known shortcoming: a question about a whole prefix is not decided
+        // (it would need every name under the prefix); it is denied, and
+        // the error says so.
+        return Some(Decision::refused(format!(
+            "prefixed resource pattern `{}` is not decided: ask about a literal name",
+            action.resource_name()
+        )));
+    }
+    None
+}
+
+fn not_applicable(op: Operation, rt: ResourceType) -> String {
+    format!("operation `{op}` does not apply to resource type `{rt}`")
+}
+
+/// Satisfied permits, satisfied forbids and errors, united over the
+/// partitions of a policy set.
+#[derive(Default)]
+struct Merged {
+    permits: BTreeSet<String>,
+    forbids: BTreeSet<String>,
+    errors: BTreeSet<EvalError>,
+}
+
+impl Merged {
+    fn add(&mut self, policies: &PolicySet, request: &Request, entities: &Entities) {
+        let response = Authorizer::new().is_authorized(request, policies, entities);
+        let reasons = response.diagnostics().reason().map(|id| id.to_string());
+        // Cedar's reasons are the satisfied forbids of a DENY and the
+        // satisfied permits of an ALLOW (an ALLOW has no satisfied forbid).
+        match response.decision() {
+            cedar_policy::Decision::Allow => self.permits.extend(reasons),
+            cedar_policy::Decision::Deny => self.forbids.extend(reasons),
+        }
+        self.errors
+            .extend(response.diagnostics().errors().map(eval_error));
+    }
+
+    fn finish(self, cacheable: bool) -> Decision {
+        let allowed = self.forbids.is_empty() && !self.permits.is_empty();
+        let determining = if self.forbids.is_empty() {
+            self.permits
+        } else {
+            self.forbids
+        };
+        Decision {
+            allowed,
+            determining: determining.into_iter().collect(),
+            errors: self.errors.into_iter().collect(),
+            cacheable,
+        }
+    }
+}
+
+/// Cedar's evaluation error, with the message apart from the policy id.
+fn eval_error(error: &cedar_policy::AuthorizationError) -> EvalError {
+    let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = error;
+    EvalError {
+        policy_id: Some(e.policy_id().to_string()),
+        message: e.inner().to_string(),
+    }
+}
+
+/// The request context record. Built from checked values, so Cedar cannot
+/// reject it; an error is reported (and the request denied) all the same.
+fn context(ctx: &RequestContext, now: SystemTime) -> Result<Context, String> {
+    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+    let pairs = [
+        (
+            "client_address".to_owned(),
+            RestrictedExpression::new_ip(ctx.client_address().to_string()),
+        ),
+        ("listener".to_owned(), string(ctx.listener())),
+        (
+            "security_protocol".to_owned(),
+            string(ctx.security_protocol()),
+        ),
+        ("client_id".to_owned(), string(ctx.client_id())),
+        ("request_api".to_owned(), string(ctx.request_api())),
+        (
+            "now".to_owned(),
+            RestrictedExpression::new_datetime(cedar_datetime(now)),
+        ),
+    ];
+    Context::from_pairs(pairs).map_err(|e| format!("cannot build the request context: {e}"))
+}
+
+/// `now` as a Cedar datetime, `YYYY-MM-DDThh:mm:ss.sssZ` (UTC). Times
+/// before 1970 are clamped to the epoch.
+pub(crate) fn cedar_datetime(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// well-known algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn datetimes_are_utc_with_millis() {
+        assert_eq!(cedar_datetime(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_251_199_123);
+        assert_eq!(cedar_datetime(t), "2024-02-29T23:59:59.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(cedar_datetime(t), "2000-02-29T00:00:00.000Z");
+    }
+}
