@@ -19,6 +19,7 @@ import dev.kafkapdp.proto.v1.WatchPolicyVersionRequest;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.stub.StreamObserver;
 
 /**
@@ -45,8 +46,16 @@ final class FakePdp extends AuthorizerGrpc.AuthorizerImplBase implements AutoClo
     }
 
     FakePdp(int port) throws IOException {
-        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port)).addService(this).build()
-            .start();
+        this(port, null);
+    }
+
+    /** A PDP that serves TLS with the given context (which may require client certificates). */
+    FakePdp(int port, SslContext tls) throws IOException {
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port));
+        if (tls != null) {
+            builder.sslContext(tls);
+        }
+        server = builder.addService(this).build().start();
     }
 
     static ActionResult result(Decision decision, boolean cacheable) {
