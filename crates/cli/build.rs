@@ -20,19 +20,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut out = String::new();
     writeln!(out, "kafka_pdp_server::EmbeddedPolicies {{")?;
-    writeln!(out, "    schema: {},", optional(&dir.join("schema.cedarschema")))?;
+    writeln!(
+        out,
+        "    schema: {},",
+        optional(&dir.join("schema.cedarschema"))
+    )?;
     writeln!(out, "    policies: &[")?;
     for path in &cedar {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        writeln!(out, "        ({name:?}, include_str!({:?})),", path.display().to_string())?;
+        writeln!(
+            out,
+            "        ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )?;
     }
     writeln!(out, "    ],")?;
-    writeln!(out, "    entities: {},", optional(&dir.join("bindings.entities.json")))?;
+    writeln!(
+        out,
+        "    entities: {},",
+        optional(&dir.join("bindings.entities.json"))
+    )?;
     writeln!(out, "    links: {},", optional(&dir.join("links.json")))?;
     writeln!(out, "}}")?;
 
-    fs::write(PathBuf::from(env::var("OUT_DIR")?).join("embedded_policies.rs"), out)?;
+    fs::write(
+        PathBuf::from(env::var("OUT_DIR")?).join("embedded_policies.rs"),
+        out,
+    )?;
     Ok(())
 }
 

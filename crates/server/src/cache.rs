@@ -58,7 +58,9 @@ impl ContextKey {
 
 impl PartialEq for ContextKey {
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.generation == other.generation && self.context == other.context
+        self.hash == other.hash
+            && self.generation == other.generation
+            && self.context == other.context
     }
 }
 
@@ -140,7 +142,10 @@ mod tests {
     }
 
     fn key(name: &str, client_id: &str, generation: u64, topic: &str) -> Key {
-        Key::new(ContextKey::new(context(name, client_id), generation), read(topic))
+        Key::new(
+            ContextKey::new(context(name, client_id), generation),
+            read(topic),
+        )
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl Connect {
         if self.plaintext {
             return Ok(endpoint);
         }
-        let identity = self.identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        let identity = self
+            .identity
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path()));
         let tls = tls::client_config(self.ca.as_deref(), identity)?;
         endpoint
             .tls_config(tls)

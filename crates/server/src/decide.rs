@@ -6,14 +6,15 @@
 //! trail records each decision durably, so that no answer is returned
 //! without its record.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
-use kafka_pdp_core::model::{Action, RequestContext};
+use kafka_pdp_core::{Action, PatternType, RequestContext};
 
 use crate::{
     cache::{ContextKey, DecisionCache, Key},
     config::Limits,
-    error::ServiceError,
+    engine,
+    error::{InvalidRequest, ServiceError},
     metrics::{FailClosed, Metrics},
     proto::{self, Decision},
     request,
@@ -73,75 +74,108 @@ impl Pdp {
     }
 
     /// `AuthorizeByResourceType`: is the operation allowed on any resource
-    /// of the type (under the prefix)?
+    /// of the type (under the prefix)? Never cached.
     pub fn authorize_by_resource_type(
         &self,
         req: proto::AuthorizeByResourceTypeRequest,
     ) -> Result<proto::AuthorizeByResourceTypeResponse, ServiceError> {
-        let parsed = by_resource_type(req)
+        let (context, action) = by_resource_type(req)
             .inspect_err(|_| self.metrics.fail_closed(FailClosed::InvalidRequest, 1))?;
-        let (context, operation, resource_type, prefix) = parsed;
         let active = self.store.active();
-        let answer =
-            active.snapshot.authorize_by_resource_type(&context, operation, resource_type, &prefix);
-        let result = crate::engine::by_resource_type_result(&answer);
-        let action = crate::engine::by_resource_type_action(operation, resource_type, &prefix);
-        self.settle(&active, &context, &[action], &[result.clone()])?;
+        let prefix = match action.resource_name() {
+            ANY_NAME => "",
+            prefix => prefix,
+        };
+        let answer = active.snapshot.authorize_by_resource_type(
+            &context,
+            action.operation(),
+            action.resource_type(),
+            prefix,
+            SystemTime::now(),
+        );
+        let result = engine::by_type_result(&answer);
+        self.settle(
+            &active,
+            &context,
+            std::slice::from_ref(&action),
+            std::slice::from_ref(&result),
+        )?;
         Ok(proto::AuthorizeByResourceTypeResponse {
             policy_version: active.version().to_owned(),
             decision: result.decision,
-            example_resource_name: crate::engine::example_resource(&answer),
+            example_resource_name: answer.example_resource_name.unwrap_or_default(),
             determining_policies: result.determining_policies,
         })
     }
 
     /// `Check`: one decision, never cached, with an explanation on request.
     pub fn check(&self, req: proto::CheckRequest) -> Result<proto::CheckResponse, ServiceError> {
-        let parsed = check_request(&req)
+        let (context, action) = check_request(&req)
             .inspect_err(|_| self.metrics.fail_closed(FailClosed::InvalidRequest, 1))?;
-        let (context, action) = parsed;
         let active = self.store.active();
-        let response = crate::engine::check(&active, &context, &action, req.explain);
-        let result = proto::ActionResult {
-            decision: response.decision,
-            cacheable: false,
-            determining_policies: response.determining_policies.clone(),
-            errors: Vec::new(),
-        };
-        self.settle(&active, &context, &[action], &[result])?;
+        let explanation = active
+            .snapshot
+            .explain(&context, &action, SystemTime::now());
+        let response = engine::check_response(active.version(), explanation, req.explain);
+        let result = engine::check_result(&response);
+        self.settle(
+            &active,
+            &context,
+            std::slice::from_ref(&action),
+            std::slice::from_ref(&result),
+        )?;
         Ok(response)
     }
 
-    /// Decides `actions` under `active`, from the cache where it can.
+    /// Decides `actions` under `active`: from the cache where it can, the
+    /// misses in one batch (the core prepares the principal once).
     fn decide(
         &self,
         active: &Active,
         context: &Arc<RequestContext>,
         actions: &[Action],
     ) -> Vec<proto::ActionResult> {
+        let now = SystemTime::now();
         let Some(cache) = &self.cache else {
-            return actions.iter().map(|a| crate::engine::decide(active, context, a)).collect();
+            let decisions = active.snapshot.decide_all(context, actions, now);
+            return decisions.into_iter().map(engine::action_result).collect();
         };
         let context_key = ContextKey::new(context.clone(), active.generation);
-        let mut hits = 0;
-        let results = actions
-            .iter()
-            .map(|action| {
-                let key = Key::new(context_key.clone(), action.clone());
-                if let Some(hit) = cache.get(&key) {
-                    hits += 1;
+        let mut results: Vec<Option<proto::ActionResult>> = Vec::with_capacity(actions.len());
+        let mut misses = Vec::new();
+        for action in actions {
+            let hit = cache.get(&Key::new(context_key.clone(), action.clone()));
+            if hit.is_none() {
+                misses.push(action.clone());
+            }
+            results.push(hit);
+        }
+        let hits = (actions.len() - misses.len()) as u64;
+        self.metrics.decided(0, hits);
+        if misses.is_empty() {
+            return results.into_iter().flatten().collect();
+        }
+
+        let mut decided = active
+            .snapshot
+            .decide_all(context, &misses, now)
+            .into_iter();
+        let mut misses = misses.into_iter();
+        results
+            .into_iter()
+            .map(|hit| {
+                if let Some(hit) = hit {
                     return hit;
                 }
-                let result = crate::engine::decide(active, context, action);
+                let (action, decision) = (misses.next(), decided.next());
+                let result = decision.map(engine::action_result).unwrap_or_else(missing);
                 // INVARIANT: a decision that read the request time is never stored.
-                if result.cacheable {
-                    cache.insert(key, result.clone());
+                if let (Some(action), true) = (action, result.cacheable) {
+                    cache.insert(Key::new(context_key.clone(), action), result.clone());
                 }
                 result
             })
-            .collect();
-        self.metrics.decided(0, hits);
-        results
+            .collect()
     }
 
     /// Every decision passes here before its response is sent: logged (DENY
@@ -196,26 +230,48 @@ fn log_decision(
     }
 }
 
-type ByResourceType = (
-    RequestContext,
-    kafka_pdp_core::model::Operation,
-    kafka_pdp_core::model::ResourceType,
-    String,
-);
+/// How a by-resource-type question without a prefix names its resource in
+/// the decision log and audit trail: any name.
+const ANY_NAME: &str = "*";
 
+/// Checks a by-resource-type question; the answer is logged as a PREFIXED
+/// action on the prefix (or on [`ANY_NAME`]).
 fn by_resource_type(
     req: proto::AuthorizeByResourceTypeRequest,
-) -> Result<ByResourceType, crate::error::InvalidRequest> {
+) -> Result<(RequestContext, Action), InvalidRequest> {
     let context = request::context(req.context)?;
     let operation = request::operation("operation", req.operation)?;
     let resource_type = request::resource_type("resource_type", req.resource_type)?;
-    Ok((context, operation, resource_type, req.name_prefix))
+    let name = match req.name_prefix.as_str() {
+        "" => ANY_NAME.to_owned(),
+        _ => req.name_prefix,
+    };
+    let action =
+        Action::new(operation, resource_type, name, PatternType::Prefixed).map_err(|source| {
+            InvalidRequest::Field {
+                field: "name_prefix",
+                source,
+            }
+        })?;
+    Ok((context, action))
 }
 
-fn check_request(
-    req: &proto::CheckRequest,
-) -> Result<(RequestContext, Action), crate::error::InvalidRequest> {
+fn check_request(req: &proto::CheckRequest) -> Result<(RequestContext, Action), InvalidRequest> {
     let context = request::context(req.context.clone())?;
-    let action = req.action.clone().ok_or(crate::error::InvalidRequest::Missing("action"))?;
+    let action = req
+        .action
+        .clone()
+        .ok_or(InvalidRequest::Missing("action"))?;
     Ok((context, request::action(action)?))
+}
+
+/// The core answers every action it is given; should it not, the action is
+/// denied rather than left out.
+fn missing() -> proto::ActionResult {
+    proto::ActionResult {
+        decision: Decision::Deny as i32,
+        cacheable: false,
+        determining_policies: Vec::new(),
+        errors: vec!["internal: no decision was made for this action".to_owned()],
+    }
 }

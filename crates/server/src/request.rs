@@ -46,9 +46,11 @@ pub fn batch(req: proto::AuthorizeRequest, max_actions: usize) -> Result<Batch, 
 /// must be an IP when given; the other strings may be empty.
 pub fn context(ctx: Option<proto::RequestContext>) -> Result<RequestContext, InvalidRequest> {
     let ctx = ctx.ok_or(InvalidRequest::Missing("context"))?;
-    let principal = ctx.principal.ok_or(InvalidRequest::Missing("context.principal"))?;
-    let principal = Principal::new(principal.r#type, principal.name)
-        .map_err(field("context.principal"))?;
+    let principal = ctx
+        .principal
+        .ok_or(InvalidRequest::Missing("context.principal"))?;
+    let principal =
+        Principal::new(principal.r#type, principal.name).map_err(field("context.principal"))?;
     let client_address = client_address(&ctx.client_address)?;
     RequestContext::new(
         principal,

@@ -50,7 +50,10 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    if let Transport::Plaintext { allow_remote: false } = config.transport {
+    if let Transport::Plaintext {
+        allow_remote: false,
+    } = config.transport
+    {
         // INVARIANT: plaintext leaves this host only when explicitly allowed.
         if !config.listen.ip().is_loopback() {
             return Err(ServeError::PlaintextNotLoopback(config.listen));
@@ -60,12 +63,21 @@ pub async fn serve(
         .timeout(config.limits.request_timeout)
         .max_concurrent_streams(config.limits.max_concurrent_streams)
         .tcp_nodelay(true);
-    if let Transport::Tls { cert, key, client_ca } = &config.transport {
+    if let Transport::Tls {
+        cert,
+        key,
+        client_ca,
+    } = &config.transport
+    {
         server = server.tls_config(tls::server_config(cert, key, client_ca.as_deref())?)?;
     }
 
     let store = Arc::new(open_store(&config.policies).await?);
-    let pdp = Arc::new(Pdp::new(store.clone(), config.cache_max_entries, config.limits.clone()));
+    let pdp = Arc::new(Pdp::new(
+        store.clone(),
+        config.cache_max_entries,
+        config.limits.clone(),
+    ));
     let _watcher = start_reloads(&store, &pdp)?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -99,7 +111,9 @@ pub async fn serve(
         "serving"
     );
     on_bound(bound);
-    router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+    router
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

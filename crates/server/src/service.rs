@@ -45,7 +45,9 @@ impl Authorizer for Service {
         request: Request<proto::AuthorizeByResourceTypeRequest>,
     ) -> Result<Response<proto::AuthorizeByResourceTypeResponse>, Status> {
         let _entered = tracing::info_span!("authorize_by_resource_type").entered();
-        Ok(Response::new(self.pdp.authorize_by_resource_type(request.into_inner())?))
+        Ok(Response::new(
+            self.pdp.authorize_by_resource_type(request.into_inner())?,
+        ))
     }
 
     type WatchPolicyVersionStream = VersionStream;
@@ -81,7 +83,10 @@ impl PolicyAdmin for Service {
             active_version: active.version().to_owned(),
             activated_at_unix_ms: active.activated_at_unix_ms,
             policy_count: u32::try_from(active.snapshot.policy_count()).unwrap_or(u32::MAX),
-            policy_dir: store.dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            policy_dir: store
+                .dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
             last_reload: store.last_reload(),
         };
         let mut response = Response::new(status);
@@ -94,7 +99,10 @@ impl PolicyAdmin for Service {
         _request: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
         let store = self.pdp.store().clone();
-        let outcome = store.reload("rpc").instrument(tracing::info_span!("reload")).await?;
+        let outcome = store
+            .reload("rpc")
+            .instrument(tracing::info_span!("reload"))
+            .await?;
         Ok(Response::new(proto::ReloadResponse {
             outcome: Some(outcome),
             active_version: store.active().version().to_owned(),

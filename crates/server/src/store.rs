@@ -20,8 +20,7 @@ use std::{
 
 use arc_swap::ArcSwap;
 use kafka_pdp_core::{
-    store::{SourceFile, BINDINGS_FILE, LINKS_FILE, SCHEMA_FILE},
-    LoadError, LoadProblem, PolicySnapshot,
+    LoadError, LoadProblem, PolicySnapshot, SourceFile, BINDINGS_FILE, LINKS_FILE, SCHEMA_FILE,
 };
 use tokio::sync::watch;
 
@@ -157,7 +156,11 @@ impl EmbeddedPolicies {
     /// The files of the set, named as in a policy directory.
     pub fn sources(&self) -> Vec<SourceFile> {
         let mut files = vec![SourceFile::new(SCHEMA_FILE, self.schema)];
-        files.extend(self.policies.iter().map(|(name, text)| SourceFile::new(*name, *text)));
+        files.extend(
+            self.policies
+                .iter()
+                .map(|(name, text)| SourceFile::new(*name, *text)),
+        );
         if !self.entities.is_empty() {
             files.push(SourceFile::new(BINDINGS_FILE, self.entities));
         }
@@ -204,7 +207,9 @@ fn outcome(accepted: bool, version: String, error: String) -> proto::ReloadOutco
 }
 
 pub(crate) fn now_unix_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 

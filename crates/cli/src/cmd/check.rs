@@ -113,7 +113,10 @@ pub fn decide(
     }
 }
 
-fn decide_locally(dir: &PathBuf, request: proto::CheckRequest) -> anyhow::Result<proto::CheckResponse> {
+fn decide_locally(
+    dir: &PathBuf,
+    request: proto::CheckRequest,
+) -> anyhow::Result<proto::CheckResponse> {
     let snapshot = PolicySnapshot::load_dir(dir)
         .map_err(|e| anyhow::anyhow!("the policy set is invalid:\n{e}"))?;
     let store = Arc::new(PolicyStore::new(snapshot, None));
@@ -188,7 +191,10 @@ pub fn print_decision(response: &proto::CheckResponse) {
     };
     println!("decision: {decision}");
     println!("policy version: {}", response.policy_version);
-    println!("determining policies: {}", list(&response.determining_policies));
+    println!(
+        "determining policies: {}",
+        list(&response.determining_policies)
+    );
     if response.errors.is_empty() {
         println!("errors: (none)");
     }
@@ -205,4 +211,3 @@ pub fn list(items: &[String]) -> String {
         items.join(", ")
     }
 }
-

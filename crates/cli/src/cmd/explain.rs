@@ -22,7 +22,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     check::print_decision(&response);
     println!("principal parents: {}", list(&response.principal_parents));
     println!("resource parents: {}", list(&response.resource_parents));
-    println!("considered policies: {}", response.considered_policies.len());
+    println!(
+        "considered policies: {}",
+        response.considered_policies.len()
+    );
     for policy in &response.considered_policies {
         println!();
         println!("  {} ({})", policy.policy_id, policy.source);

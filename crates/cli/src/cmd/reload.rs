@@ -31,14 +31,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = response.outcome.unwrap_or_default();
     print_outcome(&outcome);
     println!("active version: {}", response.active_version);
-    let code = if outcome.accepted { EXIT_OK } else { EXIT_ERROR };
+    let code = if outcome.accepted {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    };
     Ok(ExitCode::from(code))
 }
 
 /// Prints a reload outcome, the rejection's error lines included.
 pub fn print_outcome(outcome: &ReloadOutcome) {
-    let verdict = if outcome.accepted { "accepted" } else { "rejected" };
-    println!("last reload:    {verdict} at {}", unix_ms(outcome.at_unix_ms));
+    let verdict = if outcome.accepted {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    println!(
+        "last reload:    {verdict} at {}",
+        unix_ms(outcome.at_unix_ms)
+    );
     println!("  version:      {}", outcome.version);
     for line in outcome.error.lines() {
         println!("  {line}");

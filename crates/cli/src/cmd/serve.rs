@@ -85,7 +85,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = config(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(kafka_pdp_server::serve(config, announce, shutdown_signal()))?;
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use kafka_pdp_server::proto::{policy_admin_client::PolicyAdminClient, StatusRequest};
+use kafka_pdp_server::{
+    proto::{policy_admin_client::PolicyAdminClient, StatusRequest},
+    COUNTER_KEYS,
+};
 
 use super::{client_runtime, unix_ms, ServerArgs, EXIT_OK};
 
@@ -22,8 +25,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .status(StatusRequest {})
             .await
             .context("status call failed")?;
-        anyhow::Ok(response.into_inner())
+        anyhow::Ok(response)
     })?;
+    let counters: Vec<(&str, String)> = COUNTER_KEYS
+        .iter()
+        .filter_map(|key| {
+            let value = status.metadata().get(*key)?.to_str().ok()?;
+            Some((*key, value.to_owned()))
+        })
+        .collect();
+    let status = status.into_inner();
 
     println!("active version: {}", status.active_version);
     println!("activated at:   {}", unix_ms(status.activated_at_unix_ms));
@@ -36,6 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("policy dir:     {dir}");
     if let Some(last) = status.last_reload {
         super::reload::print_outcome(&last);
+    }
+    for (key, value) in counters {
+        println!("{}: {value}", key.trim_start_matches("x-pdp-"));
     }
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -42,7 +42,10 @@ fn an_unknown_operation_names_the_action_index() {
     let mut bad = read("b");
     bad.operation = 99;
     let err = batch(request(vec![read("a"), bad]), 10).unwrap_err();
-    assert_eq!(err.to_string(), "`actions[1]`: `operation` has unknown value 99");
+    assert_eq!(
+        err.to_string(),
+        "`actions[1]`: `operation` has unknown value 99"
+    );
 }
 
 #[test]
@@ -56,16 +59,28 @@ fn an_unspecified_resource_type_is_refused() {
 #[test]
 fn an_empty_principal_is_refused() {
     let mut req = request(vec![read("a")]);
-    req.context.as_mut().unwrap().principal.as_mut().unwrap().name = String::new();
+    req.context
+        .as_mut()
+        .unwrap()
+        .principal
+        .as_mut()
+        .unwrap()
+        .name = String::new();
     let err = batch(req, 10).unwrap_err();
-    assert_eq!(err.to_string(), "`context.principal`: principal name is empty");
+    assert_eq!(
+        err.to_string(),
+        "`context.principal`: principal name is empty"
+    );
 }
 
 #[test]
 fn a_missing_principal_is_refused() {
     let mut req = request(vec![read("a")]);
     req.context.as_mut().unwrap().principal = None;
-    assert_eq!(batch(req, 10).unwrap_err(), InvalidRequest::Missing("context.principal"));
+    assert_eq!(
+        batch(req, 10).unwrap_err(),
+        InvalidRequest::Missing("context.principal")
+    );
 }
 
 #[test]
@@ -100,7 +115,10 @@ fn an_unknown_pattern_type_is_refused() {
     let mut bad = read("a");
     bad.pattern_type = 7;
     let err = batch(request(vec![bad]), 10).unwrap_err();
-    assert_eq!(err.to_string(), "`actions[0]`: `pattern_type` has unknown value 7");
+    assert_eq!(
+        err.to_string(),
+        "`actions[0]`: `pattern_type` has unknown value 7"
+    );
 }
 
 #[test]
@@ -114,9 +132,15 @@ fn an_empty_address_reads_as_unspecified() {
 #[test]
 fn every_operation_and_resource_type_round_trips() {
     for op in model::Operation::ALL {
-        assert_eq!(operation("operation", operation_to_proto(op) as i32), Ok(op));
+        assert_eq!(
+            operation("operation", operation_to_proto(op) as i32),
+            Ok(op)
+        );
     }
     for rt in model::ResourceType::ALL {
-        assert_eq!(resource_type("resource_type", resource_type_to_proto(rt) as i32), Ok(rt));
+        assert_eq!(
+            resource_type("resource_type", resource_type_to_proto(rt) as i32),
+            Ok(rt)
+        );
     }
 }

@@ -1,0 +1,2 @@
+//! gRPC load generator and memory benchmark (written next).
+fn main() {}
