@@ -1,0 +1,878 @@
+//! The embedded sink: an append-only, hash-chained log of segment files with
+//! group commit.
+//!
+//! # Threading model
+//!
+//! One OS thread, `audit-writer`, owns the files. [`AuditLog::append`] sends
+//! its events over a bounded channel and waits. The writer takes everything
+//! that is queued (up to `max_batch_events`), numbers and chains it, writes
+//! it with one `write`, makes it durable with one `fdatasync`, and only then
+//! completes every waiting call. While it syncs, new calls queue up for the
+//! next batch, so the cost of a sync is shared by everyone who arrived during
+//! the previous one. When the queue is full, `append` waits: the decision
+//! path slows down rather than dropping a record. The writer is a thread, not
+//! a tokio task, because `fdatasync` blocks for milliseconds.
+//!
+//! # Failure
+//!
+//! A failed write or sync fails every call of that batch, and nothing of
+//! the batch counts as written: the sequence numbers are not used up. Before
+//! the next batch the writer cuts the file back to its last durable length,
+//! so the partial bytes of the failed batch (never acknowledged to anyone)
+//! disappear; while it cannot, every `append` fails with
+//! [`AuditError::Unwritable`]. A full disk therefore makes the PDP deny until
+//! space is freed, and then it resumes without a restart.
+//!
+//! # Crash recovery
+//!
+//! A crash (`kill -9`, power loss) can leave the newest segment ending in a
+//! half-written line. Those bytes belong to a batch that was never
+//! acknowledged. [`AuditLog::open`] finds them, leaves them where they are
+//! (history is never rewritten), starts a new segment after them, and writes
+//! a signed `recovery` checkpoint naming the torn bytes, so that
+//! [`verify`](crate::verify()) can tell a recovered crash from a truncation.
+//! Complete lines of an unacknowledged batch stay in the log: the trail may
+//! name a decision the client never received, never the other way round.
+//! Any other damage in the newest segment, or a newest checkpoint that covers
+//! records the log does not have, makes `open` fail: the PDP must not start
+//! over a damaged trail. `open` reads the newest segment and the newest
+//! checkpoint only; `verify` reads everything.
+//!
+//! # Retention
+//!
+//! When a segment is closed, whole segments whose last write (file
+//! modification time) is older than `retention` are deleted, oldest first,
+//! never the open one. The default, [`DEFAULT_RETENTION`], is six years and
+//! two days: HIPAA (45 CFR 164.316(b)(2)) asks that compliance documentation
+//! be kept six years, and this trail is such documentation. Deleting old
+//! segments keeps the rest verifiable because every segment boundary has a
+//! signed checkpoint (see [`checkpoint`](crate::checkpoint)).
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use ed25519_dalek::SigningKey;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::checkpoint::{self, Checkpoint, Reason, TornWrite, CHECKPOINTS_FILE};
+use crate::error::AuditError;
+use crate::event::DecisionEvent;
+use crate::record::{self, to_hex, Hash, GENESIS};
+use crate::segment::{self, segment_name, Segment};
+use crate::storage::{AppendFile, FsStorage, Storage};
+
+/// Segments are closed once they reach this size.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Segments are closed once they have been open this long (and hold a record).
+pub const DEFAULT_MAX_SEGMENT_AGE: Duration = Duration::from_secs(24 * 3600);
+/// A checkpoint is signed after this many records.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 10_000;
+/// Six years and two days (leap days), HIPAA's retention for compliance
+/// documentation; segments younger than this are never deleted by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(2_192 * 24 * 3600);
+/// At most this many events go into one group commit.
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 8_192;
+/// At most this many `append` calls wait in the queue; more wait to enqueue.
+pub const DEFAULT_QUEUE_DEPTH: usize = 4_096;
+
+/// How to open an [`AuditLog`].
+pub struct AuditConfig {
+    pub dir: PathBuf,
+    pub signing_key: SigningKey,
+    /// CloudEvents `source` of every record: names this PDP instance. PDP
+    /// replicas that feed one SIEM need distinct sources.
+    pub source: String,
+    pub max_segment_bytes: u64,
+    pub max_segment_age: Duration,
+    pub checkpoint_every: u64,
+    /// `None` keeps every segment forever.
+    pub retention: Option<Duration>,
+    pub max_batch_events: usize,
+    pub queue_depth: usize,
+    pub storage: Arc<dyn Storage>,
+}
+
+impl AuditConfig {
+    /// The defaults above, writing to real files in `dir`.
+    pub fn new(dir: impl Into<PathBuf>, signing_key: SigningKey) -> Self {
+        AuditConfig {
+            dir: dir.into(),
+            signing_key,
+            source: "kafka-pdp".to_owned(),
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            max_segment_age: DEFAULT_MAX_SEGMENT_AGE,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            retention: Some(DEFAULT_RETENTION),
+            max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            queue_depth: DEFAULT_QUEUE_DEPTH,
+            storage: Arc::new(FsStorage),
+        }
+    }
+
+    fn check(&self) -> Result<(), AuditError> {
+        let positive = [
+            ("max_segment_bytes", self.max_segment_bytes),
+            ("checkpoint_every", self.checkpoint_every),
+            ("max_batch_events", self.max_batch_events as u64),
+            ("queue_depth", self.queue_depth as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(AuditError::Config(format!("`{name}` must be at least 1")));
+            }
+        }
+        if self.source.is_empty() {
+            return Err(AuditError::Config("`source` must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Where a durable `append` put its events: `count` consecutive sequence
+/// numbers from `first_seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub first_seq: u64,
+    pub count: u64,
+}
+
+impl Receipt {
+    /// The last sequence number, or `first_seq - 1` for an empty append.
+    pub fn last_seq(&self) -> u64 {
+        (self.first_seq + self.count).saturating_sub(1)
+    }
+}
+
+/// What [`AuditLog::open`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The sequence number the next record gets.
+    pub next_seq: u64,
+    /// The segment new records go to.
+    pub segment: String,
+    /// Half-written lines from a crash that the writer stepped over; the
+    /// caller should log them (they are also in a signed checkpoint).
+    pub recovered: Vec<TornWrite>,
+}
+
+/// Counters for metrics. Monotonic since `open`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    pub records: u64,
+    pub group_commits: u64,
+    /// `append` calls that failed: each is a decision the PDP must deny.
+    pub failed_appends: u64,
+    pub segments_deleted: u64,
+    /// Old segments retention could not delete (kept, tried again later).
+    pub retention_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    records: AtomicU64,
+    group_commits: AtomicU64,
+    failed_appends: AtomicU64,
+    segments_deleted: AtomicU64,
+    retention_errors: AtomicU64,
+}
+
+/// The handle to the log. Cheap to clone; all clones feed the one writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Request>,
+    counters: Arc<Counters>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
+
+enum Request {
+    Append {
+        events: Vec<DecisionEvent>,
+        reply: Reply<Receipt>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+// === impl AuditLog ===
+
+impl AuditLog {
+    /// Opens (or creates) the log in `config.dir`, checks its newest segment
+    /// and checkpoint, recovers from a torn write, and starts the writer.
+    /// Blocking: call it before serving, or from `spawn_blocking`.
+    pub fn open(config: AuditConfig) -> Result<(AuditLog, OpenReport), AuditError> {
+        config.check()?;
+        let counters = Arc::new(Counters::default());
+        let (writer, report) = Writer::open(config, counters.clone())?;
+        let (tx, rx) = mpsc::channel(writer.limits.queue_depth);
+        thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| AuditError::io("start the writer for", "audit log", e))?;
+        Ok((AuditLog { tx, counters }, report))
+    }
+
+    /// Appends `events` as consecutive records and returns once they are
+    /// durable (written and `fdatasync`ed). An error means none of them is
+    /// acknowledged: the caller must treat the decisions as not audited.
+    pub async fn append(&self, events: Vec<DecisionEvent>) -> Result<Receipt, AuditError> {
+        if events.is_empty() {
+            return Ok(Receipt {
+                first_seq: 0,
+                count: 0,
+            });
+        }
+        let (reply, done) = oneshot::channel();
+        let sent = self.tx.send(Request::Append { events, reply }).await;
+        let result = match sent {
+            Ok(()) => done.await.unwrap_or(Err(AuditError::Closed)),
+            Err(_) => Err(AuditError::Closed),
+        };
+        if result.is_err() {
+            self.counters.failed_appends.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Signs a final checkpoint and stops the writer; later appends fail with
+    /// [`AuditError::Closed`].
+    pub async fn shutdown(&self) -> Result<(), AuditError> {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { reply }).await.is_err() {
+            return Err(AuditError::Closed);
+        }
+        done.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    pub fn stats(&self) -> AuditStats {
+        let c = &self.counters;
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        AuditStats {
+            records: get(&c.records),
+            group_commits: get(&c.group_commits),
+            failed_appends: get(&c.failed_appends),
+            segments_deleted: get(&c.segments_deleted),
+            retention_errors: get(&c.retention_errors),
+        }
+    }
+}
+
+// === impl Writer ===
+
+struct Limits {
+    max_segment_bytes: u64,
+    max_segment_age: Duration,
+    checkpoint_every: u64,
+    retention: Option<Duration>,
+    max_batch_events: usize,
+    queue_depth: usize,
+}
+
+/// The segment records are appended to.
+struct OpenSegment {
+    index: u64,
+    file: Box<dyn AppendFile>,
+    /// Bytes known durable; a failed write is cut back to this.
+    len: u64,
+    /// Records written by this writer; 1 for a reopened segment that holds
+    /// older ones (only "none or some" matters).
+    records: u64,
+    opened: Instant,
+}
+
+/// The writer's state. Lives on the writer thread only.
+struct Writer {
+    dir: PathBuf,
+    source: String,
+    key: SigningKey,
+    key_id: String,
+    storage: Arc<dyn Storage>,
+    limits: Limits,
+    counters: Arc<Counters>,
+
+    segment: OpenSegment,
+    checkpoints: Box<dyn AppendFile>,
+    checkpoints_len: u64,
+
+    next_seq: u64,
+    last_hash: Hash,
+    /// The segment that holds record `next_seq - 1`.
+    last_segment: String,
+    next_checkpoint: u64,
+    since_checkpoint: u64,
+    /// Set after a failed write until the partial bytes are cut off.
+    damaged: Option<String>,
+    closed: bool,
+}
+
+/// The newest state found on disk by `open`.
+struct Found {
+    next_seq: u64,
+    last_hash: Hash,
+    last_segment: String,
+    /// Index of the newest segment and whether new records may go into it.
+    newest: Option<(u64, bool)>,
+    torn: Vec<TornWrite>,
+}
+
+impl Writer {
+    fn open(
+        config: AuditConfig,
+        counters: Arc<Counters>,
+    ) -> Result<(Writer, OpenReport), AuditError> {
+        let dir = config.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| AuditError::io("create", &dir, e))?;
+        let tail = read_checkpoint_tail(&dir)?;
+        let mut found = scan_newest(&dir)?;
+        check_against_checkpoint(&dir, &found, &tail)?;
+        found.torn.extend(tail.torn.clone());
+
+        let storage = config.storage.clone();
+        let (index, reuse) = match found.newest {
+            Some((index, true)) => (index, true),
+            Some((index, false)) => (index + 1, false),
+            None => (1, false),
+        };
+        let mut segment = open_segment(&*storage, &dir, index, reuse)?;
+        if reuse && found.last_segment == segment_name(index) {
+            // Holds records from before: rotation by size or age may apply.
+            segment.records = 1;
+        }
+        let cp_path = dir.join(CHECKPOINTS_FILE);
+        let checkpoints = storage
+            .open_append(&cp_path)
+            .map_err(|e| AuditError::io("open", &cp_path, e))?;
+        sync_dir(&dir)?;
+
+        let mut writer = Writer {
+            source: config.source,
+            key_id: checkpoint::key_id(&config.signing_key.verifying_key()),
+            key: config.signing_key,
+            storage,
+            limits: Limits {
+                max_segment_bytes: config.max_segment_bytes,
+                max_segment_age: config.max_segment_age,
+                checkpoint_every: config.checkpoint_every,
+                retention: config.retention,
+                max_batch_events: config.max_batch_events,
+                queue_depth: config.queue_depth,
+            },
+            counters,
+            segment,
+            checkpoints,
+            checkpoints_len: tail.len,
+            next_seq: found.next_seq,
+            last_hash: found.last_hash,
+            last_segment: found.last_segment,
+            next_checkpoint: tail.last.map_or(1, |c| c.number + 1),
+            since_checkpoint: 0,
+            damaged: None,
+            closed: false,
+            dir,
+        };
+        let tail_torn = !tail.torn.is_empty();
+        if found.torn.is_empty() {
+            if writer.next_seq > 1 {
+                writer.write_checkpoint(Reason::Open, Vec::new(), false)?;
+            }
+        } else {
+            writer.write_checkpoint(Reason::Recovery, found.torn.clone(), tail_torn)?;
+        }
+        let report = OpenReport {
+            next_seq: writer.next_seq,
+            segment: segment_name(writer.segment.index),
+            recovered: found.torn,
+        };
+        Ok((writer, report))
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut shutdown = None;
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = Vec::new();
+            let mut count = 0;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Append { events, reply } => {
+                        count += events.len();
+                        batch.push((events, reply));
+                    }
+                    Request::Shutdown { reply } => shutdown = Some(reply),
+                }
+                if count < self.limits.max_batch_events && shutdown.is_none() {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+            if let Some(reply) = shutdown.take() {
+                let _ = reply.send(self.close());
+            }
+        }
+        // Every handle is gone: close as a shutdown would.
+        let _ = self.close();
+    }
+
+    /// One group commit.
+    fn commit(&mut self, batch: Vec<(Vec<DecisionEvent>, Reply<Receipt>)>) {
+        if let Err(e) = self.prepare() {
+            return fail_all(batch, &e);
+        }
+        let total: usize = batch.iter().map(|(events, _)| events.len()).sum();
+        let mut buf = Vec::with_capacity(total * 768);
+        let mut seq = self.next_seq;
+        let mut hash = self.last_hash;
+        let mut receipts = Vec::with_capacity(batch.len());
+        for (events, _) in &batch {
+            receipts.push(Receipt {
+                first_seq: seq,
+                count: events.len() as u64,
+            });
+            for event in events {
+                hash = record::encode(seq, &hash, &self.source, event, &mut buf);
+                seq += 1;
+            }
+        }
+        if let Err(e) = self.write_segment(&buf) {
+            return fail_all(batch, &e);
+        }
+        self.next_seq = seq;
+        self.last_hash = hash;
+        self.last_segment = segment_name(self.segment.index);
+        self.segment.records += total as u64;
+        self.since_checkpoint += total as u64;
+        self.counters
+            .records
+            .fetch_add(total as u64, Ordering::Relaxed);
+        self.counters.group_commits.fetch_add(1, Ordering::Relaxed);
+        for ((_, reply), receipt) in batch.into_iter().zip(receipts) {
+            let _ = reply.send(Ok(receipt));
+        }
+        if self.since_checkpoint >= self.limits.checkpoint_every {
+            // A failure marks the writer damaged; the next batch retries the
+            // repair and fails if it cannot. The records above are durable.
+            let _ = self.write_checkpoint(Reason::Interval, Vec::new(), false);
+        }
+    }
+
+    /// Repairs a failed write and rotates when due, before a batch.
+    fn prepare(&mut self) -> Result<(), AuditError> {
+        if self.closed {
+            return Err(AuditError::Closed);
+        }
+        if self.damaged.is_some() {
+            self.repair()?;
+        }
+        if self.rotation_due() {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn write_segment(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
+        let file = &mut self.segment.file;
+        let result = file.write_all(bytes).and_then(|()| file.sync_data());
+        match result {
+            Ok(()) => {
+                self.segment.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let path = self.dir.join(segment_name(self.segment.index));
+                self.damaged = Some(format!("writing `{}` failed: {e}", path.display()));
+                Err(AuditError::io("append to", path, e))
+            }
+        }
+    }
+
+    /// Cuts both files back to their durable lengths after a failed write.
+    fn repair(&mut self) -> Result<(), AuditError> {
+        let cause = self.damaged.clone().unwrap_or_default();
+        let seg_len = self.segment.len;
+        let cp_len = self.checkpoints_len;
+        let seg = &mut self.segment.file;
+        let cut = |file: &mut Box<dyn AppendFile>, len: u64| -> io::Result<()> {
+            if file.size()? != len {
+                file.truncate(len)?;
+                file.sync_data()?;
+            }
+            Ok(())
+        };
+        cut(seg, seg_len)
+            .and_then(|()| cut(&mut self.checkpoints, cp_len))
+            .map_err(|e| AuditError::Unwritable(format!("{cause}; undoing it failed: {e}")))?;
+        self.damaged = None;
+        Ok(())
+    }
+
+    fn rotation_due(&self) -> bool {
+        let seg = &self.segment;
+        seg.records > 0
+            && (seg.len >= self.limits.max_segment_bytes
+                || seg.opened.elapsed() >= self.limits.max_segment_age)
+    }
+
+    /// Closes the segment under a checkpoint, opens the next, applies retention.
+    fn rotate(&mut self) -> Result<(), AuditError> {
+        self.write_checkpoint(Reason::Rotation, Vec::new(), false)?;
+        let index = self.segment.index + 1;
+        self.segment = open_segment(&*self.storage, &self.dir, index, false)?;
+        sync_dir(&self.dir)?;
+        self.apply_retention();
+        Ok(())
+    }
+
+    /// Signs a checkpoint over the newest record and makes it durable.
+    /// `after_torn` starts it on a new line, after a half-written one.
+    fn write_checkpoint(
+        &mut self,
+        reason: Reason,
+        torn: Vec<TornWrite>,
+        after_torn: bool,
+    ) -> Result<(), AuditError> {
+        let checkpoint = Checkpoint {
+            number: self.next_checkpoint,
+            seq: self.next_seq - 1,
+            hash: to_hex(&self.last_hash),
+            segment: self.last_segment.clone(),
+            reason,
+            key: self.key_id.clone(),
+            torn,
+        };
+        let mut buf = Vec::with_capacity(512);
+        if after_torn {
+            buf.push(b'\n');
+        }
+        checkpoint::encode(&checkpoint, &self.source, &self.key, &mut buf);
+        let file = &mut self.checkpoints;
+        let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        if let Err(e) = result {
+            let path = self.dir.join(CHECKPOINTS_FILE);
+            self.damaged = Some(format!("writing `{}` failed: {e}", path.display()));
+            return Err(AuditError::io("append to", path, e));
+        }
+        self.checkpoints_len += buf.len() as u64;
+        self.next_checkpoint += 1;
+        self.since_checkpoint = 0;
+        Ok(())
+    }
+
+    /// Deletes the oldest closed segments last written before the retention
+    /// period. Failures are counted and retried at the next rotation; they
+    /// never fail an append, since keeping a record too long loses nothing.
+    fn apply_retention(&mut self) {
+        let Some(retention) = self.limits.retention else {
+            return;
+        };
+        let Ok(segments) = segment::list(&self.dir) else {
+            self.counters
+                .retention_errors
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let now = SystemTime::now();
+        let mut deleted = 0;
+        for seg in segments.iter().filter(|s| s.index < self.segment.index) {
+            if !is_expired(seg, now, retention) {
+                break;
+            }
+            // INVARIANT: the segment after `seg` starts right after a record
+            // covered by a signed checkpoint (rotation, open or recovery), so
+            // the remaining log stays anchored.
+            match fs::remove_file(&seg.path) {
+                Ok(()) => deleted += 1,
+                Err(_) => {
+                    self.counters
+                        .retention_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            self.counters
+                .segments_deleted
+                .fetch_add(deleted, Ordering::Relaxed);
+            if sync_dir(&self.dir).is_err() {
+                self.counters
+                    .retention_errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn close(&mut self) -> Result<(), AuditError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        if self.damaged.is_some() {
+            self.repair()?;
+        }
+        if self.next_seq > 1 {
+            self.write_checkpoint(Reason::Close, Vec::new(), false)?;
+        }
+        Ok(())
+    }
+}
+
+fn is_expired(seg: &Segment, now: SystemTime, retention: Duration) -> bool {
+    let modified = fs::metadata(&seg.path).and_then(|m| m.modified());
+    match modified.map(|m| now.duration_since(m)) {
+        Ok(Ok(age)) => age > retention,
+        // Unknown age or a time in the future: keep it.
+        _ => false,
+    }
+}
+
+fn fail_all<T>(batch: Vec<(Vec<DecisionEvent>, Reply<T>)>, error: &AuditError) {
+    for (_, reply) in batch {
+        let _ = reply.send(Err(copy_error(error)));
+    }
+}
+
+/// The same failure for each waiter of a batch (`io::Error` is not `Clone`).
+fn copy_error(error: &AuditError) -> AuditError {
+    match error {
+        AuditError::Io {
+            action,
+            path,
+            source,
+        } => AuditError::io(
+            action,
+            path,
+            io::Error::new(source.kind(), source.to_string()),
+        ),
+        AuditError::Corrupt {
+            path,
+            offset,
+            problem,
+        } => AuditError::corrupt(path, *offset, problem.clone()),
+        AuditError::Key { path, problem } => AuditError::Key {
+            path: path.clone(),
+            problem: problem.clone(),
+        },
+        AuditError::Config(m) => AuditError::Config(m.clone()),
+        AuditError::Unwritable(m) => AuditError::Unwritable(m.clone()),
+        AuditError::Closed => AuditError::Closed,
+    }
+}
+
+fn open_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    index: u64,
+    reuse: bool,
+) -> Result<OpenSegment, AuditError> {
+    let path = dir.join(segment_name(index));
+    if !reuse && path.exists() {
+        return Err(AuditError::corrupt(
+            &path,
+            0,
+            "a new segment's file already exists",
+        ));
+    }
+    let file = storage
+        .open_append(&path)
+        .map_err(|e| AuditError::io("open", &path, e))?;
+    let len = file
+        .size()
+        .map_err(|e| AuditError::io("read the length of", &path, e))?;
+    Ok(OpenSegment {
+        index,
+        file,
+        len,
+        records: 0,
+        opened: Instant::now(),
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AuditError::io("sync", dir, e))
+}
+
+// === opening: what is on disk ===
+
+/// Finds the newest record, checking the newest non-empty segment fully.
+fn scan_newest(dir: &Path) -> Result<Found, AuditError> {
+    let segments = segment::list(dir)?;
+    let Some(newest) = segments.last() else {
+        return Ok(Found {
+            next_seq: 1,
+            last_hash: GENESIS,
+            last_segment: String::new(),
+            newest: None,
+            torn: Vec::new(),
+        });
+    };
+    let mut torn = Vec::new();
+    for (i, seg) in segments.iter().enumerate().rev() {
+        let is_newest = i + 1 == segments.len();
+        let scan = scan_segment(seg, is_newest)?;
+        if is_newest {
+            torn.extend(scan.torn);
+        }
+        if let Some((seq, hash)) = scan.last {
+            return Ok(Found {
+                next_seq: seq + 1,
+                last_hash: hash,
+                last_segment: seg.name(),
+                newest: Some((newest.index, torn.is_empty())),
+                torn,
+            });
+        }
+    }
+    Ok(Found {
+        next_seq: 1,
+        last_hash: GENESIS,
+        last_segment: String::new(),
+        newest: Some((newest.index, torn.is_empty())),
+        torn,
+    })
+}
+
+struct SegmentScan {
+    last: Option<(u64, Hash)>,
+    torn: Option<TornWrite>,
+}
+
+/// Checks every complete line of `seg`: well formed, hash intact, numbered
+/// and chained consecutively. An incomplete last line is a torn write when
+/// `is_newest`; in an older segment it was recovered earlier and is skipped
+/// here (`verify` checks it against its recovery checkpoint).
+fn scan_segment(seg: &Segment, is_newest: bool) -> Result<SegmentScan, AuditError> {
+    let data = seg.read()?;
+    let mut last: Option<(u64, Hash)> = None;
+    let mut torn = None;
+    for line in segment::lines(&data) {
+        if !line.complete {
+            if is_newest {
+                torn = Some(TornWrite {
+                    file: seg.name(),
+                    offset: line.offset,
+                    len: line.bytes.len() as u64,
+                });
+            }
+            break;
+        }
+        let bad = |problem: String| AuditError::corrupt(&seg.path, line.offset, problem);
+        let header = record::parse_header(line.bytes).map_err(bad)?;
+        if header.stored != header.computed {
+            return Err(bad(format!(
+                "record {} does not match its hash",
+                header.seq
+            )));
+        }
+        if let Some((seq, hash)) = last {
+            if header.seq != seq + 1 || header.prev != hash {
+                let problem = format!("record {} does not follow record {seq}", header.seq);
+                return Err(bad(problem));
+            }
+        }
+        last = Some((header.seq, header.stored));
+    }
+    Ok(SegmentScan { last, torn })
+}
+
+struct CheckpointTail {
+    last: Option<Checkpoint>,
+    len: u64,
+    torn: Vec<TornWrite>,
+}
+
+/// Reads the newest checkpoint (from the end of the file only).
+fn read_checkpoint_tail(dir: &Path) -> Result<CheckpointTail, AuditError> {
+    const TAIL: u64 = 64 * 1024;
+    let path = dir.join(CHECKPOINTS_FILE);
+    let (data, base) = match read_tail(&path, TAIL) {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0),
+        Err(e) => return Err(AuditError::io("read", &path, e)),
+    };
+    let mut last = None;
+    let mut torn = Vec::new();
+    // A read that starts mid-file starts mid-line: skip to the first `\n`.
+    let skip = if base > 0 {
+        data.iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |p| p + 1)
+    } else {
+        0
+    };
+    for line in segment::lines(&data[skip..]) {
+        let offset = base + skip as u64 + line.offset;
+        if !line.complete {
+            torn.push(TornWrite {
+                file: CHECKPOINTS_FILE.to_owned(),
+                offset,
+                len: line.bytes.len() as u64,
+            });
+            break;
+        }
+        last = Some((offset, line.bytes));
+    }
+    let last = match last {
+        Some((offset, bytes)) => Some(
+            checkpoint::parse(bytes)
+                .map_err(|p| AuditError::corrupt(&path, offset, p))?
+                .checkpoint,
+        ),
+        None => None,
+    };
+    Ok(CheckpointTail {
+        last,
+        len: base + data.len() as u64,
+        torn,
+    })
+}
+
+fn read_tail(path: &Path, max: u64) -> io::Result<(Vec<u8>, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let base = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(base))?;
+    let mut data = Vec::with_capacity((len - base) as usize);
+    file.read_to_end(&mut data)?;
+    Ok((data, base))
+}
+
+/// The newest checkpoint must not cover records the log lacks.
+fn check_against_checkpoint(
+    dir: &Path,
+    found: &Found,
+    tail: &CheckpointTail,
+) -> Result<(), AuditError> {
+    let Some(last) = &tail.last else {
+        return Ok(());
+    };
+    let path = dir.join(CHECKPOINTS_FILE);
+    let end = found.next_seq - 1;
+    if last.seq > end {
+        let problem = format!(
+            "truncated: checkpoint {} covers record {} but the log ends at record {end}",
+            last.number, last.seq
+        );
+        return Err(AuditError::corrupt(path, 0, problem));
+    }
+    if last.seq == end && last.hash != to_hex(&found.last_hash) {
+        let problem = format!(
+            "record {end} does not match checkpoint {}: it was rewritten",
+            last.number
+        );
+        return Err(AuditError::corrupt(path, 0, problem));
+    }
+    // Signatures are not checked here: keys may rotate, and `verify` checks
+    // them against the key an auditor trusts.
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! The on-disk record: one CloudEvents 1.0 structured-mode JSON object per
+//! line, chained to the previous record by SHA-256.
+//!
+//! A record line is `BODY,"audithash":"<64 hex>"}` followed by `\n`, where
+//! `BODY` is the event serialized as JSON without its closing brace, and the
+//! hash is SHA-256 over exactly the bytes of `BODY`. `BODY` holds the record's
+//! sequence number (`sequence`) and the previous record's hash
+//! (`auditprev`), so each hash covers the whole history before it. The line
+//! stays one valid JSON object that `jq` or a SIEM shipper can read as is.
+//!
+//! Hashing the stored bytes, rather than a re-serialization, means a verifier
+//! needs no canonical JSON: any change to any byte before the hash shows.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::DecisionEvent;
+
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// The `auditprev` of the first record ever written.
+pub const GENESIS: Hash = [0; 32];
+
+/// CloudEvents `type` of a decision record.
+pub const DECISION_TYPE: &str = "dev.kafkapdp.audit.decision.v1";
+
+/// CloudEvents `dataschema` of a decision record.
+pub const DECISION_SCHEMA: &str = "urn:kafka-pdp:audit:decision:1";
+
+const HASH_KEY: &[u8] = b",\"audithash\":\"";
+
+/// One decision as read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    /// CloudEvents `source`: which PDP wrote the record.
+    pub source: String,
+    pub event: DecisionEvent,
+}
+
+/// The envelope as written. Field order is the order on disk.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    specversion: &'static str,
+    id: String,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    time: Timestamp,
+    subject: String,
+    datacontenttype: &'static str,
+    dataschema: &'static str,
+    sequence: String,
+    auditprev: String,
+    data: &'a DecisionEvent,
+}
+
+/// The envelope as read.
+#[derive(Deserialize)]
+struct EnvelopeIn {
+    source: String,
+    time: Timestamp,
+    sequence: String,
+    data: DecisionEvent,
+}
+
+/// The chain fields of a record line, enough to verify it.
+#[derive(Debug, Clone)]
+pub(crate) struct LineHeader {
+    pub seq: u64,
+    pub prev: Hash,
+    /// The hash written in the line.
+    pub stored: Hash,
+    /// The hash of the line's bytes; differs from `stored` if it was edited.
+    pub computed: Hash,
+}
+
+#[derive(Deserialize)]
+struct HeaderIn {
+    sequence: String,
+    auditprev: String,
+}
+
+/// Appends the record line for `event` to `out` and returns its hash.
+pub(crate) fn encode(
+    seq: u64,
+    prev: &Hash,
+    source: &str,
+    event: &DecisionEvent,
+    out: &mut Vec<u8>,
+) -> Hash {
+    let start = out.len();
+    let envelope = Envelope {
+        specversion: "1.0",
+        id: seq.to_string(),
+        source,
+        kind: DECISION_TYPE,
+        time: event.time,
+        subject: event.subject(),
+        datacontenttype: "application/json",
+        dataschema: DECISION_SCHEMA,
+        sequence: sequence_string(seq),
+        auditprev: to_hex(prev),
+        data: event,
+    };
+    // INVARIANT: serializing plain structs of strings and numbers into a Vec
+    // cannot fail; the only error sources (I/O, non-string map keys) are absent.
+    serde_json::to_writer(&mut *out, &envelope).expect("serializing an audit record");
+    seal(out, start, HASH_KEY)
+}
+
+/// Replaces the closing brace of the JSON object in `out[start..]` with
+/// `key` + hex(SHA-256 of the object without that brace) + `"}` and a newline.
+fn seal(out: &mut Vec<u8>, start: usize, key: &[u8]) -> Hash {
+    debug_assert_eq!(out.last(), Some(&b'}'));
+    out.pop();
+    let hash: Hash = Sha256::digest(&out[start..]).into();
+    out.extend_from_slice(key);
+    out.extend_from_slice(to_hex(&hash).as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// Reads the chain fields of one line (without its `\n`).
+pub(crate) fn parse_header(line: &[u8]) -> Result<LineHeader, String> {
+    let (body, stored) = split_suffix(line, HASH_KEY, 64)?;
+    let stored = hash_from_hex(stored).ok_or("`audithash` is not 64 hex digits")?;
+    let header: HeaderIn =
+        serde_json::from_slice(line).map_err(|e| format!("not a record: {e}"))?;
+    let seq = parse_sequence(&header.sequence)?;
+    let prev = hash_from_hex(header.auditprev.as_bytes()).ok_or("`auditprev` is not 64 hex")?;
+    Ok(LineHeader {
+        seq,
+        prev,
+        stored,
+        computed: Sha256::digest(body).into(),
+    })
+}
+
+/// Reads a whole record line (without its `\n`); the chain is not checked.
+pub(crate) fn parse_record(line: &[u8]) -> Result<AuditRecord, String> {
+    let envelope: EnvelopeIn =
+        serde_json::from_slice(line).map_err(|e| format!("not a record: {e}"))?;
+    let mut event = envelope.data;
+    event.time = envelope.time;
+    Ok(AuditRecord {
+        seq: parse_sequence(&envelope.sequence)?,
+        source: envelope.source,
+        event,
+    })
+}
+
+/// Splits `line` into the body and the hex value of a trailing
+/// `key<hex_len hex digits>"}`.
+pub(crate) fn split_suffix<'a>(
+    line: &'a [u8],
+    key: &[u8],
+    hex_len: usize,
+) -> Result<(&'a [u8], &'a [u8]), String> {
+    let suffix_len = key.len() + hex_len + 2;
+    let key_name = String::from_utf8_lossy(&key[2..key.len() - 3]).into_owned();
+    if line.len() < suffix_len + 1 || !line.ends_with(b"\"}") {
+        return Err(format!("line does not end with `{key_name}`"));
+    }
+    let (body, suffix) = line.split_at(line.len() - suffix_len);
+    if !suffix.starts_with(key) {
+        return Err(format!("line does not end with `{key_name}`"));
+    }
+    Ok((body, &suffix[key.len()..key.len() + hex_len]))
+}
+
+/// A sequence number as the CloudEvents `sequence` extension carries it:
+/// zero-padded so that string order is numeric order.
+pub(crate) fn sequence_string(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+fn parse_sequence(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("`sequence` is not a number: `{text}`"))
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+pub(crate) fn from_hex(hex: &[u8], out: &mut [u8]) -> Option<()> {
+    if hex.len() != out.len() * 2 {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *byte = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(())
+}
+
+pub(crate) fn hash_from_hex(hex: &[u8]) -> Option<Hash> {
+    let mut hash = [0; 32];
+    from_hex(hex, &mut hash)?;
+    Some(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::*;
+
+    pub(crate) fn event() -> DecisionEvent {
+        DecisionEvent {
+            time: "2026-01-02T03:04:05.123456789Z".parse().unwrap(),
+            schema: SCHEMA_VERSION,
+            decision: Decision::Allow,
+            principal: Principal {
+                kind: "User".into(),
+                name: "alice".into(),
+            },
+            operation: "Read".into(),
+            resource: Resource {
+                kind: "Topic".into(),
+                name: "payments.eu".into(),
+                pattern: PatternType::Literal,
+            },
+            client: Client {
+                address: "10.0.0.7".into(),
+                id: "console-consumer".into(),
+            },
+            listener: "SASL_SSL".into(),
+            security_protocol: "SASL_SSL".into(),
+            request: RequestInfo {
+                api: "FETCH".into(),
+                api_version: 17,
+                correlation_id: 9,
+            },
+            broker_id: 1,
+            policy: PolicyRef {
+                version: "v1".into(),
+                determining: vec!["consumers".into()],
+                errored: vec![],
+            },
+            decided_by: DecidedBy::Pdp,
+            log_if_allowed: false,
+            log_if_denied: true,
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_whose_hash_covers_its_body() {
+        let mut out = Vec::new();
+        let hash = encode(7, &GENESIS, "pdp-a", &event(), &mut out);
+
+        assert_eq!(out.last(), Some(&b'\n'));
+        let line = &out[..out.len() - 1];
+        let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(value["specversion"], "1.0");
+        assert_eq!(value["sequence"], "00000000000000000007");
+        assert_eq!(value["data"]["resource"]["name"], "payments.eu");
+        assert_eq!(value["data"]["decided_by"]["by"], "pdp");
+
+        let header = parse_header(line).unwrap();
+        assert_eq!(
+            (header.seq, header.stored, header.computed),
+            (7, hash, hash)
+        );
+        assert!(line.ends_with(format!(",\"audithash\":\"{}\"}}", to_hex(&hash)).as_bytes()));
+    }
+
+    #[test]
+    fn a_record_reads_back_equal() {
+        let mut out = Vec::new();
+        encode(1, &GENESIS, "pdp-a", &event(), &mut out);
+        let record = parse_record(&out[..out.len() - 1]).unwrap();
+        assert_eq!(record.event, event());
+        assert_eq!(record.seq, 1);
+    }
+
+    #[test]
+    fn an_edited_byte_changes_the_computed_hash() {
+        let mut out = Vec::new();
+        encode(1, &GENESIS, "pdp-a", &event(), &mut out);
+        let at = out.windows(5).position(|w| w == b"alice").unwrap();
+        out[at] = b'A';
+        let header = parse_header(&out[..out.len() - 1]).unwrap();
+        assert_ne!(header.stored, header.computed);
+    }
+}
