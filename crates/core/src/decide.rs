@@ -6,7 +6,7 @@
 //! DENY carrying an error that says why. Nothing here logs; the caller
 //! decides what to record.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{
@@ -106,8 +106,8 @@ struct Prepared<'s> {
     context: Context,
     principal: EntityUid,
     principal_keys: Vec<u32>,
+    principal_entity: Entity,
     principal_parents: &'s [EntityUid],
-    entities: Entities,
 }
 
 impl PolicySnapshot {
@@ -119,15 +119,15 @@ impl PolicySnapshot {
             .unwrap_or_else(|| Decision::refused("no decision".into()))
     }
 
-    /// Decides every action of one Kafka request, in order. The principal,
-    /// the context and the entity store are built once for all of them.
+    /// Decides every action of one Kafka request, in order. The principal
+    /// entity, its index keys and the context are built once for all.
     pub fn decide_all(
         &self,
         ctx: &RequestContext,
         actions: &[Action],
         now: SystemTime,
     ) -> Vec<Decision> {
-        let prepared = match self.prepare(ctx, actions, now) {
+        let prepared = match self.prepare(ctx, now) {
             Ok(prepared) => prepared,
             Err(message) => {
                 return actions
@@ -155,7 +155,7 @@ impl PolicySnapshot {
         if let Some(refusal) = refusal(action) {
             return refusal;
         }
-        let prepared = match self.prepare(ctx, std::slice::from_ref(action), now) {
+        let prepared = match self.prepare(ctx, now) {
             Ok(prepared) => prepared,
             Err(message) => return Decision::refused(message),
         };
@@ -163,8 +163,9 @@ impl PolicySnapshot {
             Ok(request) => request,
             Err(message) => return Decision::refused(message),
         };
+        let entities = self.entities(&prepared, action);
         let mut merged = Merged::default();
-        merged.add(&self.policies, &request, &prepared.entities);
+        merged.add(&self.policies, &request, &entities);
         merged.finish(!self.any_reads_now)
     }
 
@@ -178,19 +179,18 @@ impl PolicySnapshot {
                 .collect(),
             None => Vec::new(),
         };
-        let (decision, considered, principal_parents) =
-            match self.prepare(ctx, std::slice::from_ref(action), now) {
-                Ok(prepared) => {
-                    let (decision, ids) = self.decide_prepared(&prepared, action);
-                    let parents = prepared
-                        .principal_parents
-                        .iter()
-                        .map(|u| u.to_string())
-                        .collect();
-                    (decision, ids, parents)
-                }
-                Err(message) => (Decision::refused(message), Vec::new(), Vec::new()),
-            };
+        let (decision, considered, principal_parents) = match self.prepare(ctx, now) {
+            Ok(prepared) => {
+                let (decision, ids) = self.decide_prepared(&prepared, action);
+                let parents = prepared
+                    .principal_parents
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect();
+                (decision, ids, parents)
+            }
+            Err(message) => (Decision::refused(message), Vec::new(), Vec::new()),
+        };
         let mut considered: Vec<PolicyInfo> = considered
             .iter()
             .filter_map(|id| self.policy(id).cloned())
@@ -337,44 +337,33 @@ impl PolicySnapshot {
         keys
     }
 
-    fn prepare(
-        &self,
-        ctx: &RequestContext,
-        actions: &[Action],
-        now: SystemTime,
-    ) -> Result<Prepared<'_>, String> {
-        let context = context(ctx, now)?;
+    fn prepare(&self, ctx: &RequestContext, now: SystemTime) -> Result<Prepared<'_>, String> {
         let principal_entity = self.model.principal_entity(ctx.principal());
-        let principal = principal_entity.uid();
         let principal_parents = self
             .model
             .principals
             .get(ctx.principal().entity_id())
             .map_or(&[][..], |b| &b.ancestors[..]);
-        let mut entities: Vec<Entity> = vec![principal_entity];
-        let mut seen_resources = HashSet::new();
-        let mut seen_ops = 0u16;
-        for action in actions.iter().filter(|a| refusal(a).is_none()) {
-            let op = action.operation();
-            if seen_ops & (1 << op.index()) == 0 {
-                seen_ops |= 1 << op.index();
-                entities.push(self.model.action_entity(op).clone());
-            }
-            if seen_resources.insert((action.resource_type(), action.resource_name())) {
-                let resource = self
-                    .model
-                    .resource_entity(action.resource_type(), action.resource_name());
-                // A principal id could equal nothing else: types differ.
-                entities.push(resource);
-            }
-        }
         Ok(Prepared {
-            context,
-            principal,
+            context: context(ctx, now)?,
+            principal: principal_entity.uid(),
+            principal_entity,
             principal_keys: self.principal_keys(ctx),
             principal_parents,
-            entities: request_entities(entities),
         })
+    }
+
+    /// The entity store of one action: the principal, the resource and the
+    /// action. Each action gets its own, so that a decision never depends
+    /// on the other actions of its batch.
+    fn entities(&self, prepared: &Prepared<'_>, action: &Action) -> Entities {
+        let entities = vec![
+            prepared.principal_entity.clone(),
+            self.model
+                .resource_entity(action.resource_type(), action.resource_name()),
+            self.model.action_entity(action.operation()).clone(),
+        ];
+        request_entities(entities)
     }
 
     fn request(&self, prepared: &Prepared<'_>, action: &Action) -> Result<Request, String> {
@@ -404,6 +393,7 @@ impl PolicySnapshot {
             .model
             .resource_uid(action.resource_type(), action.resource_name());
         let resource_keys = self.resource_keys(&resource, action);
+        let entities = self.entities(prepared, action);
         let mut merged = Merged::default();
         let mut reads_now = false;
         let mut considered = Vec::new();
@@ -413,7 +403,7 @@ impl PolicySnapshot {
         for bucket in buckets {
             reads_now |= bucket.reads_now;
             considered.extend(bucket.ids.iter().cloned());
-            evaluate(&mut merged, bucket, &request, &prepared.entities);
+            evaluate(&mut merged, bucket, &request, &entities);
         }
         (merged.finish(!reads_now), considered)
     }

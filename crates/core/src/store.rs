@@ -363,6 +363,11 @@ fn first_offset(diag: &dyn Diagnostic) -> Option<usize> {
 /// The message of a diagnostic with its help, if any.
 fn diagnostic_message(diag: &dyn Diagnostic) -> String {
     let mut message = lowercase_first(&diag.to_string());
+    let mut source = diag.source();
+    while let Some(inner) = source {
+        let _ = write!(message, ": {inner}");
+        source = inner.source();
+    }
     if let Some(help) = diag.help() {
         let _ = write!(message, " ({help})");
     }
