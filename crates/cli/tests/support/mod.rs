@@ -79,7 +79,9 @@ impl Server {
             let log = stderr.lock().unwrap().clone();
             return Err(format!("stdout said {line:?}; stderr:\n{log}"));
         };
-        let addr = addr.parse().map_err(|e| format!("bad address {addr:?}: {e}"))?;
+        let addr = addr
+            .parse()
+            .map_err(|e| format!("bad address {addr:?}: {e}"))?;
         Ok(Server {
             child,
             addr,
@@ -134,7 +136,9 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     text
