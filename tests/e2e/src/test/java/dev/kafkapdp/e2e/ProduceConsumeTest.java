@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.GroupAuthorizationException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
@@ -55,9 +56,12 @@ class ProduceConsumeTest {
         try (Admin admin = cluster.superAdmin()) {
             Clients.createTopics(admin, topic);
         }
-        // The reader may read the topic but not write it; billing-svc is bound to nothing at all.
+        // The reader may read the topic but not write it; billing-svc is bound to nothing at all. Idempotence is
+        // off so that the Write on the topic is what is asked: an idempotent producer of a principal that may
+        // write nowhere is refused its producer id first (see ProducerIdTest).
+        Map<String, Object> plain = Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
         for (TestUser user : List.of(LAB_READER, BILLING)) {
-            try (KafkaProducer<String, String> producer = Clients.producer(cluster.clientConfig(user), Map.of())) {
+            try (KafkaProducer<String, String> producer = Clients.producer(cluster.clientConfig(user), plain)) {
                 ExecutionException failure = assertThrows(ExecutionException.class,
                         () -> producer.send(new ProducerRecord<>(topic, "x")).get(30, TimeUnit.SECONDS),
                         user + " must not write " + topic);

@@ -3,6 +3,7 @@ package dev.kafkapdp.e2e;
 import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_READER;
 import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_WRITER;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.kafkapdp.e2e.harness.Clients;
@@ -11,6 +12,8 @@ import dev.kafkapdp.e2e.harness.SharedCluster;
 import dev.kafkapdp.e2e.harness.TestUser;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -18,6 +21,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.ClusterAuthorizationException;
 import org.apache.kafka.common.errors.TransactionalIdAuthorizationException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -45,6 +49,23 @@ class ProducerIdTest {
             Clients.sendAll(producer, topic, sent);
         }
         assertEquals(sent, readCommitted(cluster, topic, sent.size()));
+    }
+
+    @Test
+    void idempotentProducerOfAPrincipalThatMayWriteNowhereIsRefusedItsProducerId(E2eCluster cluster)
+            throws Exception {
+        // The reader may describe (and read) the topic, so metadata succeeds; but it has no Write on any topic,
+        // so authorizeByResourceType(WRITE, TOPIC) must say no and Kafka refuses the producer id.
+        String topic = Clients.unique("e2e.labs.idempotent-");
+        try (Admin admin = cluster.superAdmin()) {
+            Clients.createTopics(admin, topic);
+        }
+        try (KafkaProducer<String, String> producer = Clients.producer(cluster.clientConfig(LAB_READER),
+                Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true))) {
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> producer.send(new ProducerRecord<>(topic, "x")).get(30, TimeUnit.SECONDS));
+            assertInstanceOf(ClusterAuthorizationException.class, failure.getCause());
+        }
     }
 
     @Test

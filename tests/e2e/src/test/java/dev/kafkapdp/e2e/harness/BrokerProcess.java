@@ -98,6 +98,8 @@ public final class BrokerProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(javaCommand(log4j));
         command.add("kafka.Kafka");
         command.add(properties.toString());
+        Files.deleteIfExists(logDir.resolve("stdout.log"));
+        Files.deleteIfExists(logDir.resolve("stderr.log"));
         process = ChildProcess.start(settings.name(), command, dataDir, logDir.resolve("stdout.log"),
                 logDir.resolve("stderr.log"));
         awaitReady();
@@ -243,6 +245,7 @@ public final class BrokerProcess implements AutoCloseable {
                 "appender.file.type = File",
                 "appender.file.name = FILE",
                 "appender.file.fileName = " + file,
+                "appender.file.append = false",
                 "appender.file.layout.type = PatternLayout",
                 "appender.file.layout.pattern = [%d] %p [%t] %m (%c)%n",
                 "rootLogger.level = INFO",
@@ -252,7 +255,8 @@ public final class BrokerProcess implements AutoCloseable {
                 "logger.authorizer.level = INFO",
                 "logger.shim.name = dev.kafkapdp",
                 "logger.shim.level = DEBUG",
-                "logger.pdpshaded.name = dev.kafkapdp.shim.shaded",
+                // The shim's relocated gRPC and Netty: their DEBUG output would drown the shim's own.
+                "logger.pdpshaded.name = dev.kafkapdp.shaded",
                 "logger.pdpshaded.level = INFO",
                 "");
     }

@@ -45,6 +45,9 @@ public final class PdpProcess implements AutoCloseable {
     public static PdpProcess start(Path binary, Path policyDir) {
         try {
             Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve("pdp"));
+            // Restarts within a run append; a new run starts with empty logs.
+            Files.deleteIfExists(logDir.resolve("stdout.log"));
+            Files.deleteIfExists(logDir.resolve("stderr.log"));
             PdpProcess pdp = new PdpProcess(binary, policyDir, logDir);
             pdp.launch("127.0.0.1:0");
             return pdp;
