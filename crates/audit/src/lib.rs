@@ -44,6 +44,9 @@ pub use event::{
     Client, DecidedBy, Decision, DecisionEvent, PatternType, PolicyRef, Principal, RequestInfo,
     Resource, SCHEMA_VERSION,
 };
+/// Decision times are `jiff` timestamps; re-exported so callers need no
+/// dependency of their own.
+pub use jiff::Timestamp;
 pub use log::{
     AuditConfig, AuditLog, AuditStats, OpenReport, Receipt, DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_SEGMENT_AGE, DEFAULT_MAX_SEGMENT_BYTES,

@@ -202,6 +202,14 @@ enum Request {
 
 // === impl AuditLog ===
 
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
 impl AuditLog {
     /// Opens (or creates) the log in `config.dir`, checks its newest segment
     /// and checkpoint, recovers from a torn write, and starts the writer.

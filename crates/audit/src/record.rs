@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::event::DecisionEvent;
+use crate::event::{DecidedBy, DecisionEvent};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -38,6 +38,74 @@ pub struct AuditRecord {
     /// CloudEvents `source`: which PDP wrote the record.
     pub source: String,
     pub event: DecisionEvent,
+}
+
+impl AuditRecord {
+    /// The record as one JSON object for tools: `seq`, `source`, `time` and
+    /// the `data` payload.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "seq": self.seq,
+            "source": self.source,
+            "time": self.event.time.to_string(),
+        });
+        // INVARIANT: the event is plain data; it always converts to JSON.
+        let data = serde_json::to_value(&self.event).expect("an event converts to JSON");
+        value["data"] = data;
+        value
+    }
+}
+
+/// One line for people: number, time, decision, who, what, on which
+/// resource, from where, and why.
+impl std::fmt::Display for AuditRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.event;
+        let decision = match e.decision {
+            crate::event::Decision::Allow => "ALLOW",
+            crate::event::Decision::Deny => "DENY ",
+        };
+        write!(
+            f,
+            "{seq:>8} {time} {decision} {principal} {op} {resource}",
+            seq = self.seq,
+            time = e.time,
+            principal = e.principal_string(),
+            op = e.operation,
+            resource = e.subject(),
+        )?;
+        if e.resource.pattern == crate::event::PatternType::Prefixed {
+            f.write_str(" (prefixed)")?;
+        }
+        write!(f, " from {}", or_dash(&e.client.address))?;
+        write!(
+            f,
+            " client={} api={}",
+            or_dash(&e.client.id),
+            or_dash(&e.request.api)
+        )?;
+        write!(
+            f,
+            " broker={} policies=[{}]",
+            e.broker_id,
+            e.policy.determining.join(",")
+        )?;
+        if !e.policy.errored.is_empty() {
+            write!(f, " errored=[{}]", e.policy.errored.join(","))?;
+        }
+        match &e.decided_by {
+            DecidedBy::Pdp => f.write_str(" by=pdp"),
+            DecidedBy::ShimCache { count, .. } => write!(f, " by=shim-cache x{count}"),
+        }
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
 }
 
 /// The envelope as written. Field order is the order on disk.
@@ -271,6 +339,23 @@ mod tests {
             (7, hash, hash)
         );
         assert!(line.ends_with(format!(",\"audithash\":\"{}\"}}", to_hex(&hash)).as_bytes()));
+    }
+
+    #[test]
+    fn a_record_reads_as_one_line_for_people() {
+        let record = AuditRecord {
+            seq: 42,
+            source: "pdp-a".into(),
+            event: event(),
+        };
+        assert_eq!(
+            record.to_string(),
+            "      42 2026-01-02T03:04:05.123456789Z ALLOW User:alice Read \
+             Topic:payments.eu from 10.0.0.7 client=console-consumer api=FETCH \
+             broker=1 policies=[consumers] by=pdp"
+        );
+        assert_eq!(record.to_json()["data"]["principal"]["name"], "alice");
+        assert_eq!(record.to_json()["time"], "2026-01-02T03:04:05.123456789Z");
     }
 
     #[test]
