@@ -122,6 +122,6 @@ async fn a_log_that_cannot_open_its_files_refuses_to_start() {
 
     let mut config = support::config(dir.path());
     config.storage = Arc::new(quota);
-    let err = AuditLog::open(config).err().expect("open must fail");
+    let err = AuditLog::open(config).expect_err("open must fail");
     assert!(err.to_string().contains("No space left on device"), "{err}");
 }
