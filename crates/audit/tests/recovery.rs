@@ -93,9 +93,7 @@ async fn a_corrupt_complete_record_stops_open() {
     all[last][at + 4] = b'9';
     write_lines(&segment, &all);
 
-    let err = AuditLog::open(config(dir.path()))
-        .err()
-        .expect("open must fail");
+    let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
     let text = err.to_string();
     assert!(matches!(err, AuditError::Corrupt { .. }), "{text}");
     assert!(text.contains("record 5 does not match its hash"), "{text}");
@@ -110,9 +108,7 @@ async fn records_cut_off_behind_a_checkpoint_stop_open() {
     all.truncate(3);
     write_lines(&segment, &all);
 
-    let err = AuditLog::open(config(dir.path()))
-        .err()
-        .expect("open must fail");
+    let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
 
@@ -124,8 +120,6 @@ async fn a_log_whose_segments_vanished_does_not_start_over() {
         fs::remove_file(segment).unwrap();
     }
 
-    let err = AuditLog::open(config(dir.path()))
-        .err()
-        .expect("open must fail");
+    let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
