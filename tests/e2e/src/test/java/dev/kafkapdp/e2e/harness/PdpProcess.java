@@ -72,6 +72,27 @@ public final class PdpProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Suspends the PDP (SIGSTOP): its sockets stay open and connections are still accepted by the kernel, but
+     * nothing is answered, as with a PDP stuck in a long pause. Undo with {@link #resume()}.
+     */
+    public void freeze() {
+        signal("STOP");
+    }
+
+    /** Lets a {@link #freeze() frozen} PDP run again (SIGCONT). */
+    public void resume() {
+        signal("CONT");
+    }
+
+    private void signal(String name) {
+        List<String> command = List.of("kill", "-" + name, Long.toString(process.process().pid()));
+        ChildProcess.Result result = ChildProcess.run("kill-" + name, command, logDir, Duration.ofSeconds(10));
+        if (result.exitCode() != 0) {
+            throw new IllegalStateException("kill -" + name + " failed: " + result.output());
+        }
+    }
+
     /** Starts the PDP again on the port it had, after {@link #kill()}. */
     public void restart() {
         if (isAlive()) {
