@@ -681,7 +681,10 @@ fn open_segment(
     reuse: bool,
 ) -> Result<OpenSegment, AuditError> {
     let path = dir.join(segment_name(index));
-    if !reuse && path.exists() {
+    // An empty file is left by an earlier attempt that failed after
+    // creating it; anything else must not be appended to blindly.
+    let existing = fs::metadata(&path).map_or(0, |m| m.len());
+    if !reuse && existing > 0 {
         return Err(AuditError::corrupt(
             &path,
             0,
