@@ -135,9 +135,8 @@ public final class BenchMain {
         }
         long now = System.nanoTime();
         for (int i = from; i < to; i++) {
-            RequestKey request = new RequestKey("User", principals[i % 1000], address, "CLIENT",
-                SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1);
-            DecisionKey key = new DecisionKey(request, AclOperation.READ, ResourceType.TOPIC,
+            DecisionKey key = DecisionKey.of("User", principals[i % 1000], address, "CLIENT",
+                SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1, AclOperation.READ, ResourceType.TOPIC,
                 "phi.labs.results-" + i, PatternType.LITERAL);
             cache.put(key, true, "bench", cache.generation(), now);
         }

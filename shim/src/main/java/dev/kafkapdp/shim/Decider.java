@@ -52,6 +52,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PdpAuthorizer.class);
     /** At most one warning per this many nanoseconds about a failing PDP, so an outage does not flood the log. */
     private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final List<AuthorizationResult> ONLY_ALLOWED = List.of(ALLOWED);
+    private static final List<AuthorizationResult> ONLY_DENIED = List.of(DENIED);
 
     private final PdpConfig config;
     private final DecisionCache cache;
@@ -76,6 +78,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             scheduler.shutdownNow();
             throw e;
         }
+        scheduler.scheduleAtFixedRate(() -> cache.tick(System.nanoTime()), DecisionCache.TICK_MILLIS,
+            DecisionCache.TICK_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** Opens the policy-version stream; decisions are cached only while it is up. */
@@ -149,14 +153,55 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
 
     // === decisions ===
 
+    /**
+     * Decides every action of one request. A single action found in the cache (the steady state of Fetch and
+     * Produce) takes a fast path that allocates only its key; everything else goes through {@link #decideAll}.
+     */
     List<AuthorizationResult> authorize(AuthorizableRequestContext ctx, List<Action> actions) {
-        int count = actions.size();
-        AuthorizationResult[] results = new AuthorizationResult[count];
+        if (actions.size() == 1) {
+            List<AuthorizationResult> cached = cachedSingle(ctx, actions.get(0));
+            if (cached != null) {
+                return cached;
+            }
+        }
+        return decideAll(ctx, actions);
+    }
+
+    /** The cached answer for a one-action request, or {@code null} to take the general path. */
+    private List<AuthorizationResult> cachedSingle(AuthorizableRequestContext ctx, Action action) {
+        try {
+            if (config.isSuperUser(ctx.principal())) {
+                return null;
+            }
+            DecisionCache.Entry hit = cache.get(DecisionKey.of(ctx, DecisionKey.contextHash(ctx), action));
+            if (hit == null) {
+                return null;
+            }
+            if (hit.allowed) {
+                metrics.hitsAllowed.increment();
+                if (action.logIfAllowed() && AUDIT.isDebugEnabled()) {
+                    AUDIT.debug("ALLOW {} source=cache", describe(ctx, action));
+                }
+                return ONLY_ALLOWED;
+            }
+            metrics.hitsDenied.increment();
+            if (action.logIfDenied() && AUDIT.isInfoEnabled()) {
+                AUDIT.info("DENY {} source=cache", describe(ctx, action));
+            }
+            return ONLY_DENIED;
+        } catch (RuntimeException e) {
+            return null; // the general path decides again and fails closed if it must
+        }
+    }
+
+    private List<AuthorizationResult> decideAll(AuthorizableRequestContext ctx, List<Action> actions) {
+        AuthorizationResult[] results = new AuthorizationResult[actions.size()];
+        boolean[] fromCache = new boolean[results.length];
         try {
             if (config.isSuperUser(ctx.principal())) {
                 Arrays.fill(results, ALLOWED);
             } else {
-                decide(ctx, actions, results);
+                decide(ctx, actions, results, fromCache);
             }
         } catch (RuntimeException e) {
             // INVARIANT: nothing escapes as an ALLOW; an unexpected failure denies whatever was not yet decided.
@@ -164,23 +209,21 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             metrics.failClosed(ShimMetrics.FailReason.INTERNAL_ERROR, undecided);
             warnRateLimited("authorization failed inside the shim; denying", e);
         }
-        tallyAndAudit(ctx, actions, results);
+        tallyAndAudit(ctx, actions, results, fromCache);
         return Arrays.asList(results);
     }
 
-    private void decide(AuthorizableRequestContext ctx, List<Action> actions, AuthorizationResult[] results) {
-        long now = System.nanoTime();
-        RequestKey requestKey = RequestKey.of(ctx);
+    private void decide(AuthorizableRequestContext ctx, List<Action> actions, AuthorizationResult[] results,
+                        boolean[] fromCache) {
+        int contextHash = DecisionKey.contextHash(ctx);
         DecisionKey[] missed = null;
         int misses = 0;
         for (int i = 0; i < results.length; i++) {
-            Action action = actions.get(i);
-            ResourcePattern pattern = action.resourcePattern();
-            DecisionKey key = new DecisionKey(requestKey, action.operation(), pattern.resourceType(), pattern.name(),
-                pattern.patternType());
-            DecisionCache.Entry hit = cache.get(key, now);
+            DecisionKey key = DecisionKey.of(ctx, contextHash, actions.get(i));
+            DecisionCache.Entry hit = cache.get(key);
             if (hit != null) {
                 results[i] = hit.allowed ? ALLOWED : DENIED;
+                fromCache[i] = true;
                 continue;
             }
             if (missed == null) {
@@ -189,16 +232,15 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             missed[i] = key;
             misses++;
         }
-        metrics.cacheHits.add(results.length - misses);
         if (misses > 0) {
             metrics.cacheMisses.add(misses);
-            askPdp(ctx, actions, missed, results, now);
+            askPdp(ctx, actions, missed, results, System.nanoTime());
         }
     }
 
     /** Sends every cache miss of one call in one batch and fills in their results. */
     private void askPdp(AuthorizableRequestContext ctx, List<Action> actions, DecisionKey[] missed,
-                        AuthorizationResult[] results, long now) {
+                        AuthorizationResult[] results, long sentAtNanos) {
         AuthorizeRequest.Builder request = AuthorizeRequest.newBuilder().setContext(context(ctx));
         int[] sent = new int[results.length];
         int sentCount = 0;
@@ -237,7 +279,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             if (allowed == null) {
                 metrics.failClosed(ShimMetrics.FailReason.UNKNOWN_DECISION, 1);
             } else if (result.getCacheable()) {
-                cache.put(missed[i], allowed, response.getPolicyVersion(), generation, now);
+                cache.put(missed[i], allowed, response.getPolicyVersion(), generation, sentAtNanos);
             }
         }
     }
@@ -250,7 +292,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             metrics.failClosed(ShimMetrics.FailReason.INTERNAL_ERROR, 1);
             warnRateLimited("authorizeByResourceType failed inside the shim; denying", e);
         }
-        (result == ALLOWED ? metrics.allowed : metrics.denied).increment();
+        (result == ALLOWED ? metrics.otherAllowed : metrics.otherDenied).increment();
         if (result == DENIED && AUDIT.isInfoEnabled()) {
             AUDIT.info("DENY principal={} operation={} resource={}:* (any resource of the type) host={} api={}",
                 ctx.principal(), op, type, ctx.clientAddress().getHostAddress(), apiName(ctx.requestType()));
@@ -393,31 +435,45 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
 
     // === counting and the audit log ===
 
-    private void tallyAndAudit(AuthorizableRequestContext ctx, List<Action> actions, AuthorizationResult[] results) {
-        int allowed = 0;
-        for (AuthorizationResult result : results) {
-            if (result == ALLOWED) {
-                allowed++;
+    private void tallyAndAudit(AuthorizableRequestContext ctx, List<Action> actions, AuthorizationResult[] results,
+                               boolean[] fromCache) {
+        int hitsAllowed = 0;
+        int hitsDenied = 0;
+        int otherAllowed = 0;
+        int otherDenied = 0;
+        for (int i = 0; i < results.length; i++) {
+            boolean allowed = results[i] == ALLOWED;
+            if (fromCache[i]) {
+                hitsAllowed += allowed ? 1 : 0;
+                hitsDenied += allowed ? 0 : 1;
+            } else {
+                otherAllowed += allowed ? 1 : 0;
+                otherDenied += allowed ? 0 : 1;
             }
         }
-        if (allowed > 0) {
-            metrics.allowed.add(allowed);
-        }
-        if (allowed < results.length) {
-            metrics.denied.add(results.length - allowed);
-        }
-        boolean logDenies = allowed < results.length && AUDIT.isInfoEnabled();
-        boolean logAllows = allowed > 0 && AUDIT.isDebugEnabled();
+        addIfPositive(metrics.hitsAllowed, hitsAllowed);
+        addIfPositive(metrics.hitsDenied, hitsDenied);
+        addIfPositive(metrics.otherAllowed, otherAllowed);
+        addIfPositive(metrics.otherDenied, otherDenied);
+        boolean logDenies = hitsDenied + otherDenied > 0 && AUDIT.isInfoEnabled();
+        boolean logAllows = hitsAllowed + otherAllowed > 0 && AUDIT.isDebugEnabled();
         if (!logDenies && !logAllows) {
             return;
         }
         for (int i = 0; i < results.length; i++) {
             Action action = actions.get(i);
+            String source = fromCache[i] ? "cache" : "pdp";
             if (results[i] == DENIED && logDenies && action.logIfDenied()) {
-                AUDIT.info("DENY {}", describe(ctx, action));
+                AUDIT.info("DENY {} source={}", describe(ctx, action), source);
             } else if (results[i] == ALLOWED && logAllows && action.logIfAllowed()) {
-                AUDIT.debug("ALLOW {}", describe(ctx, action));
+                AUDIT.debug("ALLOW {} source={}", describe(ctx, action), source);
             }
+        }
+    }
+
+    private static void addIfPositive(java.util.concurrent.atomic.LongAdder adder, int count) {
+        if (count > 0) {
+            adder.add(count);
         }
     }
 

@@ -15,7 +15,10 @@ import java.util.concurrent.atomic.LongAdder;
  *   to free their memory).</li>
  *   <li>A decision is stored only when the PDP made it under the version the stream last reported, and only when no
  *   new generation began while the request was in flight.</li>
- *   <li>Every entry expires after the configured lifetime, whatever the stream says.</li>
+ *   <li>Every entry expires after the configured lifetime, whatever the stream says. Lookups read a coarse clock
+ *   that {@link #tick} advances every {@link #TICK_MILLIS} ms (reading {@link System#nanoTime()} on every hit would
+ *   cost as much as the lookup itself); entries are stored with one tick less to live, so none answers past its
+ *   lifetime unless the ticking thread itself is held up.</li>
  * </ul>
  *
  * <p>Size is bounded by {@code maxEntries}. Eviction is CLOCK (second chance): keys wait in insertion order; a key
@@ -27,6 +30,10 @@ import java.util.concurrent.atomic.LongAdder;
  * counted against the bound, which eviction enforces on every insertion.
  */
 final class DecisionCache {
+
+    /** How often the owner should call {@link #tick}, in milliseconds. */
+    static final long TICK_MILLIS = 100;
+    private static final long TICK_NANOS = TICK_MILLIS * 1_000_000L;
 
     /** How many referenced keys one insertion may give a second chance before it evicts regardless. */
     private static final int SECOND_CHANCE_BUDGET = 64;
@@ -51,6 +58,8 @@ final class DecisionCache {
     private final long ttlNanos;
     private final LongAdder evictions = new LongAdder();
 
+    /** The coarse clock lookups compare expiry times with: {@link System#nanoTime()} as of the last tick. */
+    private volatile long clockNanos = System.nanoTime();
     /** The current generation; entries of any other generation never answer. */
     private volatile long generation;
     /** The policy version the stream last reported, or {@code null} while it is unknown (nothing gets stored). */
@@ -62,14 +71,10 @@ final class DecisionCache {
         this.map = new ConcurrentHashMap<>(Math.min(Math.max(maxEntries, 16), 1 << 16));
     }
 
-    /**
-     * The cached decision for the key, or {@code null} when there is none that may answer now.
-     *
-     * @param nowNanos {@link System#nanoTime()}, read once per {@code authorize} call
-     */
-    Entry get(DecisionKey key, long nowNanos) {
+    /** The cached decision for the key, or {@code null} when there is none that may answer now. */
+    Entry get(DecisionKey key) {
         Entry entry = map.get(key);
-        if (entry == null || entry.generation != generation || nowNanos - entry.expiresAtNanos >= 0) {
+        if (entry == null || entry.generation != generation || clockNanos - entry.expiresAtNanos >= 0) {
             return null;
         }
         if (!entry.referenced) {
@@ -87,17 +92,24 @@ final class DecisionCache {
      * Stores a decision the PDP made under {@code policyVersion}, for a request sent when the cache was at
      * {@code generationAtSend}. Does nothing when the cache is off, the version is not the active one, or a new
      * generation began in between.
+     *
+     * @param sentAtNanos {@link System#nanoTime()} when the request was sent; the lifetime counts from then
      */
-    void put(DecisionKey key, boolean allowed, String policyVersion, long generationAtSend, long nowNanos) {
+    void put(DecisionKey key, boolean allowed, String policyVersion, long generationAtSend, long sentAtNanos) {
         String active = activeVersion;
         if (maxEntries == 0 || active == null || !active.equals(policyVersion) || generationAtSend != generation) {
             return;
         }
-        Entry previous = map.put(key, new Entry(allowed, generationAtSend, nowNanos + ttlNanos));
+        Entry previous = map.put(key, new Entry(allowed, generationAtSend, sentAtNanos + ttlNanos - TICK_NANOS));
         if (previous == null) {
             clock.add(key);
         }
         evictOverflow();
+    }
+
+    /** Advances the coarse clock; called every {@link #TICK_MILLIS} ms with {@link System#nanoTime()}. */
+    void tick(long nowNanos) {
+        clockNanos = nowNanos;
     }
 
     /** A new policy version is active: forget every decision and store new ones under it. */

@@ -1,37 +1,101 @@
 package dev.kafkapdp.shim;
 
+import java.net.InetAddress;
 import java.util.Objects;
 
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
 import org.apache.kafka.common.resource.ResourceType;
+import org.apache.kafka.common.security.auth.SecurityProtocol;
+import org.apache.kafka.server.authorizer.Action;
+import org.apache.kafka.server.authorizer.AuthorizableRequestContext;
 
 /**
- * The cache key of one decision: the request's context plus one action's operation and resource. Cheap to build
- * on the hot path (no string is concatenated; string hashes are cached by {@link String} itself) and hashed once.
+ * The cache key of one decision: everything a policy can read, from the request's context (principal, client
+ * address, listener, security protocol, client id, request API) and from one action (operation, resource type,
+ * name, pattern type).
+ *
+ * <p>Built on the hot path, so it is cheap: one flat object, no string concatenated, string hashes cached by
+ * {@link String} itself, and the context's share of the hash computed once per {@code authorize} call
+ * ({@link #contextHash}) and reused for every action of the call.
+ *
+ * <p>The api version, correlation id and broker id are left out on purpose: the PDP carries them to the audit
+ * trail only, and no policy can read them.
  */
 final class DecisionKey {
-    private final RequestKey request;
+    private final String principalType;
+    private final String principalName;
+    private final InetAddress clientAddress;
+    private final String listener;
+    private final SecurityProtocol securityProtocol;
+    private final String clientId;
+    private final int requestType;
     private final AclOperation operation;
     private final ResourceType resourceType;
     private final String resourceName;
     private final PatternType patternType;
     private final int hash;
 
-    DecisionKey(RequestKey request, AclOperation operation, ResourceType resourceType, String resourceName,
-                PatternType patternType) {
-        this.request = request;
+    private DecisionKey(String principalType, String principalName, InetAddress clientAddress, String listener,
+                        SecurityProtocol securityProtocol, String clientId, int requestType, int contextHash,
+                        AclOperation operation, ResourceType resourceType, String resourceName,
+                        PatternType patternType) {
+        this.principalType = principalType;
+        this.principalName = principalName;
+        this.clientAddress = clientAddress;
+        this.listener = listener;
+        this.securityProtocol = securityProtocol;
+        this.clientId = clientId;
+        this.requestType = requestType;
         this.operation = operation;
         this.resourceType = resourceType;
         this.resourceName = resourceName;
         this.patternType = patternType;
-        int h = request.hashCode();
+        int h = contextHash;
         h = 31 * h + operation.code();
         h = 31 * h + resourceType.code();
         h = 31 * h + Objects.hashCode(resourceName);
         h = 31 * h + patternType.code();
-        // Spread the bits so that keys differing only in the low fields do not share hash-table buckets.
+        // Spread the bits so that keys differing only in the last fields do not share hash-table buckets.
         this.hash = h ^ (h >>> 16);
+    }
+
+    /** The key of one action of a request whose {@link #contextHash(AuthorizableRequestContext)} is given. */
+    static DecisionKey of(AuthorizableRequestContext ctx, int contextHash, Action action) {
+        ResourcePattern pattern = action.resourcePattern();
+        return new DecisionKey(ctx.principal().getPrincipalType(), ctx.principal().getName(), ctx.clientAddress(),
+            ctx.listenerName(), ctx.securityProtocol(), ctx.clientId(), ctx.requestType(), contextHash,
+            action.operation(), pattern.resourceType(), pattern.name(), pattern.patternType());
+    }
+
+    /** The key from its parts, for tests and benchmarks. */
+    static DecisionKey of(String principalType, String principalName, InetAddress clientAddress, String listener,
+                          SecurityProtocol securityProtocol, String clientId, int requestType,
+                          AclOperation operation, ResourceType resourceType, String resourceName,
+                          PatternType patternType) {
+        int contextHash = contextHash(principalType, principalName, clientAddress, listener, securityProtocol,
+            clientId, requestType);
+        return new DecisionKey(principalType, principalName, clientAddress, listener, securityProtocol, clientId,
+            requestType, contextHash, operation, resourceType, resourceName, patternType);
+    }
+
+    /** The context's share of the hash: computed once per {@code authorize} call. */
+    static int contextHash(AuthorizableRequestContext ctx) {
+        return contextHash(ctx.principal().getPrincipalType(), ctx.principal().getName(), ctx.clientAddress(),
+            ctx.listenerName(), ctx.securityProtocol(), ctx.clientId(), ctx.requestType());
+    }
+
+    private static int contextHash(String principalType, String principalName, InetAddress clientAddress,
+                                   String listener, SecurityProtocol securityProtocol, String clientId,
+                                   int requestType) {
+        int h = Objects.hashCode(principalType);
+        h = 31 * h + Objects.hashCode(principalName);
+        h = 31 * h + Objects.hashCode(clientAddress);
+        h = 31 * h + Objects.hashCode(listener);
+        h = 31 * h + (securityProtocol == null ? 0 : securityProtocol.id);
+        h = 31 * h + Objects.hashCode(clientId);
+        return 31 * h + requestType;
     }
 
     @Override
@@ -48,16 +112,25 @@ final class DecisionKey {
             return false;
         }
         DecisionKey other = (DecisionKey) o;
+        // Cheap and most selective comparisons first; strings are usually the very same instances.
         return hash == other.hash
             && operation == other.operation
             && resourceType == other.resourceType
             && patternType == other.patternType
+            && requestType == other.requestType
+            && securityProtocol == other.securityProtocol
             && Objects.equals(resourceName, other.resourceName)
-            && request.equals(other.request);
+            && Objects.equals(principalName, other.principalName)
+            && Objects.equals(principalType, other.principalType)
+            && Objects.equals(clientAddress, other.clientAddress)
+            && Objects.equals(listener, other.listener)
+            && Objects.equals(clientId, other.clientId);
     }
 
     @Override
     public String toString() {
-        return request + " " + operation + " " + resourceType + ":" + patternType + ":" + resourceName;
+        return principalType + ":" + principalName + "@" + clientAddress + " listener=" + listener + " protocol="
+            + securityProtocol + " clientId=" + clientId + " api=" + requestType + " " + operation + " "
+            + resourceType + ":" + patternType + ":" + resourceName;
     }
 }

@@ -50,9 +50,12 @@ final class ShimMetrics {
         }
     }
 
-    final LongAdder allowed = new LongAdder();
-    final LongAdder denied = new LongAdder();
-    final LongAdder cacheHits = new LongAdder();
+    // A cache hit touches exactly one counter, so hits are counted together with their outcome.
+    final LongAdder hitsAllowed = new LongAdder();
+    final LongAdder hitsDenied = new LongAdder();
+    /** Decisions not answered from the cache: by the PDP, for super users, or failed closed. */
+    final LongAdder otherAllowed = new LongAdder();
+    final LongAdder otherDenied = new LongAdder();
     final LongAdder cacheMisses = new LongAdder();
     final LongAdder pdpRequests = new LongAdder();
     final LongAdder pdpLatencyNanos = new LongAdder();
@@ -85,9 +88,21 @@ final class ShimMetrics {
         }
     }
 
+    long allowed() {
+        return hitsAllowed.sum() + otherAllowed.sum();
+    }
+
+    long denied() {
+        return hitsDenied.sum() + otherDenied.sum();
+    }
+
+    long cacheHits() {
+        return hitsAllowed.sum() + hitsDenied.sum();
+    }
+
     /** Cache hits over all lookups since start, 0 before the first lookup. */
     double hitRatio() {
-        long hits = cacheHits.sum();
+        long hits = cacheHits();
         long total = hits + cacheMisses.sum();
         return total == 0 ? 0.0 : (double) hits / total;
     }
@@ -95,9 +110,11 @@ final class ShimMetrics {
     /** Publishes every counter; called once, when Kafka hands over the plug-in metrics. */
     synchronized void register(PluginMetrics metrics, DecisionCache cache, Supplier<PolicyState> policy) {
         pluginMetrics = metrics;
-        count(metrics, "decisions-total", "Decisions returned to Kafka", tags("outcome", "allowed"), allowed);
-        count(metrics, "decisions-total", "Decisions returned to Kafka", tags("outcome", "denied"), denied);
-        count(metrics, "cache-hits-total", "Actions answered from the local cache", tags(), cacheHits);
+        add(metrics, "decisions-total", "Decisions returned to Kafka", tags("outcome", "allowed"),
+            (Measurable) (c, now) -> allowed());
+        add(metrics, "decisions-total", "Decisions returned to Kafka", tags("outcome", "denied"),
+            (Measurable) (c, now) -> denied());
+        measure(metrics, "cache-hits-total", "Actions answered from the local cache", (c, now) -> cacheHits());
         count(metrics, "cache-misses-total", "Actions sent to the PDP", tags(), cacheMisses);
         measure(metrics, "cache-hit-ratio", "Cache hits over all lookups since start", (c, now) -> hitRatio());
         measure(metrics, "cache-size", "Decisions held in the cache", (c, now) -> cache.size());

@@ -23,15 +23,15 @@ class DecisionCacheTest {
 
     private static final long NOW = 1_000_000_000L;
     private static final long MS = 1_000_000L;
-    private static final RequestKey REQUEST = new RequestKey("User", "alice", InetAddress.getLoopbackAddress(),
-        "PLAINTEXT", SecurityProtocol.PLAINTEXT, "app", 0);
-
     private static DecisionKey key(int i) {
-        return new DecisionKey(REQUEST, AclOperation.READ, ResourceType.TOPIC, "topic-" + i, PatternType.LITERAL);
+        return DecisionKey.of("User", "alice", InetAddress.getLoopbackAddress(), "PLAINTEXT",
+            SecurityProtocol.PLAINTEXT, "app", 0, AclOperation.READ, ResourceType.TOPIC, "topic-" + i,
+            PatternType.LITERAL);
     }
 
     private static DecisionCache cacheAt(String version, int max, long ttlMs) {
         DecisionCache cache = new DecisionCache(max, ttlMs);
+        cache.tick(NOW);
         cache.onPolicyVersion(version);
         return cache;
     }
@@ -41,10 +41,13 @@ class DecisionCacheTest {
         DecisionCache cache = cacheAt("v1", 10, 1000);
         cache.put(key(1), true, "v1", cache.generation(), NOW);
 
-        DecisionCache.Entry hit = cache.get(key(1), NOW + 999 * MS);
+        cache.tick(NOW + (999 - DecisionCache.TICK_MILLIS) * MS);
+        DecisionCache.Entry hit = cache.get(key(1));
         assertNotNull(hit);
         assertTrue(hit.allowed);
-        assertNull(cache.get(key(1), NOW + 1000 * MS), "an entry must not answer past its lifetime");
+        // One tick is taken off the lifetime, so that a clock read up to one tick late still expires it in time.
+        cache.tick(NOW + (1000 - DecisionCache.TICK_MILLIS) * MS);
+        assertNull(cache.get(key(1)), "an entry must not answer past its lifetime");
     }
 
     @Test
@@ -54,7 +57,7 @@ class DecisionCacheTest {
 
         cache.onPolicyVersion("v2");
 
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
         assertEquals(0, cache.size());
     }
 
@@ -62,7 +65,7 @@ class DecisionCacheTest {
     void decisionFromAnotherVersionIsNotStored() {
         DecisionCache cache = cacheAt("v2", 10, 60_000);
         cache.put(key(1), true, "v1", cache.generation(), NOW);
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
     }
 
     @Test
@@ -71,31 +74,32 @@ class DecisionCacheTest {
         long generationAtSend = cache.generation();
         cache.onPolicyVersion("v1"); // the stream repeated the version: still a new generation
         cache.put(key(1), true, "v1", generationAtSend, NOW);
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
         assertEquals(0, cache.size());
     }
 
     @Test
     void nothingIsStoredWhileTheVersionIsUnknown() {
         DecisionCache cache = new DecisionCache(10, 60_000);
+        cache.tick(NOW);
         cache.put(key(1), true, "v1", cache.generation(), NOW);
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
 
         cache.onPolicyVersion("v1");
         cache.put(key(1), true, "v1", cache.generation(), NOW);
-        assertNotNull(cache.get(key(1), NOW));
+        assertNotNull(cache.get(key(1)));
 
         cache.onVersionUnknown();
-        assertNull(cache.get(key(1), NOW), "losing the stream must drop what was cached");
+        assertNull(cache.get(key(1)), "losing the stream must drop what was cached");
         cache.put(key(1), true, "v1", cache.generation(), NOW);
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
     }
 
     @Test
     void zeroSizeTurnsTheCacheOff() {
         DecisionCache cache = cacheAt("v1", 0, 60_000);
         cache.put(key(1), true, "v1", cache.generation(), NOW);
-        assertNull(cache.get(key(1), NOW));
+        assertNull(cache.get(key(1)));
         assertEquals(0, cache.size());
     }
 
@@ -116,12 +120,12 @@ class DecisionCacheTest {
         for (int i = 0; i < 10; i++) {
             cache.put(key(i), true, "v1", cache.generation(), NOW);
         }
-        assertNotNull(cache.get(key(0), NOW)); // key 0 is the oldest, but it was just read
+        assertNotNull(cache.get(key(0))); // key 0 is the oldest, but it was just read
 
         cache.put(key(10), true, "v1", cache.generation(), NOW);
 
-        assertNotNull(cache.get(key(0), NOW), "a referenced entry gets a second chance");
-        assertNull(cache.get(key(1), NOW), "the oldest unreferenced entry goes first");
+        assertNotNull(cache.get(key(0)), "a referenced entry gets a second chance");
+        assertNull(cache.get(key(1)), "the oldest unreferenced entry goes first");
         assertEquals(10, cache.size());
     }
 
@@ -149,6 +153,6 @@ class DecisionCacheTest {
         assertTrue(cache.size() <= 500, "size " + cache.size());
         cache.put(key(-1), true, "v1", cache.generation(), NOW);
         assertTrue(cache.size() <= 500, "size " + cache.size());
-        assertFalse(cache.get(key(-1), NOW) == null);
+        assertFalse(cache.get(key(-1)) == null);
     }
 }

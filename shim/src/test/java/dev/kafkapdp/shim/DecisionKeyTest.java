@@ -22,18 +22,23 @@ class DecisionKeyTest {
         }
     }
 
-    private static RequestKey request(String type, String name, String ip, String listener, SecurityProtocol proto,
-                                      String clientId, int api) {
-        return new RequestKey(type, name, ip(ip), listener, proto, clientId, api);
+    /** The context part of a key, completed by {@link #key}. */
+    private record Request(String type, String name, String ip, String listener, SecurityProtocol proto,
+                           String clientId, int api) {
     }
 
-    private static RequestKey base() {
+    private static Request request(String type, String name, String ip, String listener, SecurityProtocol proto,
+                                   String clientId, int api) {
+        return new Request(type, name, ip, listener, proto, clientId, api);
+    }
+
+    private static Request base() {
         return request("User", "alice", "10.0.0.1", "SASL_SSL", SecurityProtocol.SASL_SSL, "app", 0);
     }
 
-    private static DecisionKey key(RequestKey request, AclOperation op, ResourceType type, String name,
-                                   PatternType pattern) {
-        return new DecisionKey(request, op, type, name, pattern);
+    private static DecisionKey key(Request r, AclOperation op, ResourceType type, String name, PatternType pattern) {
+        return DecisionKey.of(r.type(), r.name(), ip(r.ip()), r.listener(), r.proto(), r.clientId(), r.api(), op,
+            type, name, pattern);
     }
 
     @Test
@@ -77,8 +82,8 @@ class DecisionKeyTest {
 
     @Test
     void nullClientIdAndListenerAreAllowed() {
-        RequestKey a = request("User", "alice", "10.0.0.1", null, SecurityProtocol.PLAINTEXT, null, 3);
-        RequestKey b = request("User", "alice", "10.0.0.1", null, SecurityProtocol.PLAINTEXT, null, 3);
+        Request a = request("User", "alice", "10.0.0.1", null, SecurityProtocol.PLAINTEXT, null, 3);
+        Request b = request("User", "alice", "10.0.0.1", null, SecurityProtocol.PLAINTEXT, null, 3);
         assertEquals(key(a, AclOperation.READ, ResourceType.TOPIC, "t", PatternType.LITERAL),
             key(b, AclOperation.READ, ResourceType.TOPIC, "t", PatternType.LITERAL));
     }

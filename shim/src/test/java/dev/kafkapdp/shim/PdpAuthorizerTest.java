@@ -101,10 +101,23 @@ class PdpAuthorizerTest {
 
             authorizer.authorize(ctx("alice"), topics(AclOperation.READ, "allowed-a", "allowed-b", "secret"));
             assertEquals(2, pdp.requests.size(), "every action was cached");
-            assertEquals(4, metrics().cacheHits.sum());
+            assertEquals(4, metrics().cacheHits());
             assertEquals(3, metrics().cacheMisses.sum());
-            assertEquals(5, metrics().allowed.sum());
-            assertEquals(2, metrics().denied.sum());
+            assertEquals(5, metrics().allowed());
+            assertEquals(2, metrics().denied());
+
+            // One-action requests answered from the cache take the fast path: same answers, same counters.
+            assertEquals(List.of(ALLOWED), authorizer.authorize(ctx("alice"), topics(AclOperation.READ, "allowed-b")));
+            assertEquals(List.of(DENIED), authorizer.authorize(ctx("alice"), topics(AclOperation.READ, "secret")));
+            assertEquals(2, pdp.requests.size());
+            assertEquals(6, metrics().cacheHits());
+            assertEquals(6, metrics().allowed());
+            assertEquals(3, metrics().denied());
+            // Another client id is another key: policies can read it.
+            TestContexts.Ctx other = new TestContexts.Ctx(ctx("alice").principal(), ctx("alice").clientAddress(),
+                "CLIENT", SecurityProtocol.SASL_PLAINTEXT, "other-client", ctx("alice").requestType(), 9, 8);
+            authorizer.authorize(other, topics(AclOperation.READ, "allowed-b"));
+            assertEquals(3, pdp.requests.size());
         }
     }
 
