@@ -72,6 +72,23 @@ public final class BrokerProcess implements AutoCloseable {
 
     /** Writes the configuration, formats the storage, starts the broker and waits until every listener answers. */
     public static BrokerProcess start(Settings settings) {
+        BrokerProcess broker = startWithoutClients(settings);
+        try {
+            broker.awaitListener(Listener.CLIENT, settings.clientUsers().get(0), STARTUP_DEADLINE);
+            broker.awaitListener(Listener.SECURE, settings.clientUsers().get(0), STARTUP_DEADLINE);
+            return broker;
+        } catch (RuntimeException | Error e) {
+            broker.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Like {@link #start}, but waits only for the broker's own listeners (controller and inter-broker), which the
+     * authorizer must open without the PDP; the client listeners may still be waiting for it.
+     */
+    public static BrokerProcess startWithoutClients(Settings settings) {
+        BrokerProcess broker = null;
         try {
             Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve(settings.name()));
             Path dataDir = Files.createTempDirectory("kafka-pdp-e2e-" + settings.name() + "-");
@@ -79,15 +96,24 @@ public final class BrokerProcess implements AutoCloseable {
             for (Listener listener : Listener.values()) {
                 ports.put(listener, Ports.free());
             }
-            BrokerProcess broker = new BrokerProcess(settings, dataDir, logDir, ports, TlsMaterial.generate(dataDir));
+            broker = new BrokerProcess(settings, dataDir, logDir, ports, TlsMaterial.generate(dataDir));
             broker.launch();
+            broker.awaitListener(Listener.INTERNAL, settings.brokerUser(), STARTUP_DEADLINE);
             return broker;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot prepare broker " + settings.name(), e);
+        } catch (RuntimeException | Error e) {
+            if (broker != null) {
+                broker.close();
+            }
+            throw e;
         }
     }
 
     private void launch() throws IOException {
+        // Appended to, never truncated by log4j: Kafka re-initializes logging while shutting down, and a
+        // truncating appender would then wipe the log. A new run starts from an empty file instead.
+        Files.deleteIfExists(logDir.resolve("server.log"));
         Path properties = logDir.resolve("server.properties");
         Files.writeString(properties, render(serverProperties()), StandardCharsets.UTF_8);
         Path log4j = logDir.resolve("log4j2.properties");
@@ -102,7 +128,6 @@ public final class BrokerProcess implements AutoCloseable {
         Files.deleteIfExists(logDir.resolve("stderr.log"));
         process = ChildProcess.start(settings.name(), command, dataDir, logDir.resolve("stdout.log"),
                 logDir.resolve("stderr.log"));
-        awaitReady();
     }
 
     /** {@code host:port} of a listener, for {@code bootstrap.servers}. */
@@ -245,7 +270,6 @@ public final class BrokerProcess implements AutoCloseable {
                 "appender.file.type = File",
                 "appender.file.name = FILE",
                 "appender.file.fileName = " + file,
-                "appender.file.append = false",
                 "appender.file.layout.type = PatternLayout",
                 "appender.file.layout.pattern = [%d] %p [%t] %m (%c)%n",
                 "rootLogger.level = INFO",
@@ -297,30 +321,21 @@ public final class BrokerProcess implements AutoCloseable {
     }
 
     /**
-     * Polls every listener until it answers: the inter-broker one as the super user, the client ones as a client
-     * user. A client listener only opens once the authorizer's start future for it completes, which for the shim
-     * means the PDP was reached.
+     * Polls {@code listener} as {@code user} until it answers a DescribeCluster, which needs no authorization. A
+     * client listener only opens once the authorizer's start future for it completes, which for the shim means
+     * the PDP was reached; the broker exiting meanwhile fails at once, with its log.
      */
-    private void awaitReady() {
-        TestUser clientUser = settings.clientUsers().get(0);
-        Map<Listener, TestUser> probes = new EnumMap<>(Listener.class);
-        probes.put(Listener.INTERNAL, settings.brokerUser());
-        probes.put(Listener.CLIENT, clientUser);
-        probes.put(Listener.SECURE, clientUser);
-        long start = System.nanoTime();
-        for (Map.Entry<Listener, TestUser> probe : probes.entrySet()) {
-            Duration left = STARTUP_DEADLINE.minusNanos(System.nanoTime() - start);
-            try (Admin admin = Admin.create(readinessConfig(probe.getValue(), probe.getKey()))) {
-                Poll.until("broker listener " + probe.getKey() + " of " + settings.name(), left, () -> {
-                    if (!process.isAlive()) {
-                        throw new AssertionError("broker " + settings.name() + " exited with code "
-                                + process.process().exitValue() + "\n" + logTail(80));
-                    }
-                    return !admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty();
-                });
-            } catch (AssertionError e) {
-                throw new AssertionError(e.getMessage() + "\n" + logTail(80), e);
-            }
+    public void awaitListener(Listener listener, TestUser user, Duration deadline) {
+        try (Admin admin = Admin.create(readinessConfig(user, listener))) {
+            Poll.until("broker listener " + listener + " of " + settings.name(), deadline, () -> {
+                if (!process.isAlive()) {
+                    throw new AssertionError("broker " + settings.name() + " exited with code "
+                            + process.process().exitValue());
+                }
+                return !admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty();
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\n" + logTail(80), e);
         }
     }
 

@@ -43,13 +43,21 @@ public final class PdpProcess implements AutoCloseable {
 
     /** Starts the PDP on a port the kernel picks and waits for its {@code listening on} line. */
     public static PdpProcess start(Path binary, Path policyDir) {
+        return start(binary, policyDir, "127.0.0.1:0", "pdp");
+    }
+
+    /**
+     * Starts the PDP on {@code listen} (port 0 for any), logging to {@code target/e2e-logs/<logName>/}, and waits
+     * for its {@code listening on} line.
+     */
+    public static PdpProcess start(Path binary, Path policyDir, String listen, String logName) {
         try {
-            Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve("pdp"));
+            Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve(logName));
             // Restarts within a run append; a new run starts with empty logs.
             Files.deleteIfExists(logDir.resolve("stdout.log"));
             Files.deleteIfExists(logDir.resolve("stderr.log"));
             PdpProcess pdp = new PdpProcess(binary, policyDir, logDir);
-            pdp.launch("127.0.0.1:0");
+            pdp.launch(listen);
             return pdp;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot prepare the PDP's log folder", e);
