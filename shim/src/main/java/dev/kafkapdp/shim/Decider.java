@@ -135,20 +135,20 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             onStreamLost(Status.INTERNAL.withDescription("the PDP reported an empty policy version"));
             return;
         }
-        PolicyState previous = policy;
-        policy = new PolicyState(version.getVersion(), version.getActivatedAtUnixMs());
+        // The cache is dropped before the new version is published, so nothing that sees it can get an old answer.
         cache.onPolicyVersion(version.getVersion());
-        if (!previous.version().equals(version.getVersion())) {
+        if (!policy.version().equals(version.getVersion())) {
             metrics.policyVersionChanges.increment();
             LOG.info("policy version {} is active; cached decisions dropped", version.getVersion());
         }
+        policy = new PolicyState(version.getVersion(), version.getActivatedAtUnixMs());
         firstVersion.complete(null);
     }
 
     @Override
     public void onStreamLost(Status status) {
-        policy = PolicyState.UNKNOWN;
         cache.onVersionUnknown();
+        policy = PolicyState.UNKNOWN;
     }
 
     // === decisions ===

@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -92,10 +93,7 @@ public class PdpAuthorizer implements Authorizer, Monitorable {
     public Map<Endpoint, ? extends CompletionStage<Void>> start(AuthorizerServerInfo serverInfo) {
         Decider current = configured();
         Set<String> early = new HashSet<>(serverInfo.earlyStartListeners());
-        Endpoint interBroker = serverInfo.interBrokerEndpoint();
-        if (interBroker != null) {
-            interBroker.listenerName().ifPresent(early::add);
-        }
+        interBrokerListener(serverInfo).ifPresent(early::add);
         CompletableFuture<Void> pdpReady = null;
         Map<Endpoint, CompletableFuture<Void>> futures = new HashMap<>();
         for (Endpoint endpoint : serverInfo.endpoints()) {
@@ -109,6 +107,15 @@ public class PdpAuthorizer implements Authorizer, Monitorable {
             futures.put(endpoint, pdpReady);
         }
         return futures;
+    }
+
+    private static Optional<String> interBrokerListener(AuthorizerServerInfo serverInfo) {
+        try {
+            Endpoint interBroker = serverInfo.interBrokerEndpoint();
+            return interBroker == null ? Optional.empty() : interBroker.listenerName();
+        } catch (RuntimeException e) {
+            return Optional.empty(); // a controller-only node may have none; its listeners are early-start anyway
+        }
     }
 
     @Override

@@ -59,7 +59,7 @@ final class PdpClient implements AutoCloseable {
     PdpClient(PdpConfig config, ScheduledExecutorService scheduler) {
         this.config = config;
         this.scheduler = scheduler;
-        this.channel = buildChannel(config);
+        this.channel = buildChannel(config, scheduler);
         this.blocking = AuthorizerGrpc.newBlockingStub(channel);
         this.async = AuthorizerGrpc.newStub(channel);
     }
@@ -156,11 +156,11 @@ final class PdpClient implements AutoCloseable {
     }
 
     @SuppressWarnings("deprecation") // nameResolverFactory: the simplest way to give one channel a fixed list
-    private static ManagedChannel buildChannel(PdpConfig config) {
+    private static ManagedChannel buildChannel(PdpConfig config, ScheduledExecutorService scheduler) {
         ChannelCredentials credentials = credentials(config);
         try {
             return NettyChannelBuilder.forTarget(StaticResolverFactory.target(), credentials)
-                .nameResolverFactory(new StaticResolverFactory(config.endpoints()))
+                .nameResolverFactory(new StaticResolverFactory(config.endpoints(), scheduler))
                 .defaultLoadBalancingPolicy("round_robin")
                 .keepAliveTime(30, TimeUnit.SECONDS)
                 .keepAliveTimeout(10, TimeUnit.SECONDS)

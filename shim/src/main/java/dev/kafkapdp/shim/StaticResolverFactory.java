@@ -4,11 +4,14 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 
 import io.grpc.Attributes;
 import io.grpc.EquivalentAddressGroup;
 import io.grpc.NameResolver;
 import io.grpc.Status;
+import io.grpc.SynchronizationContext;
 
 /**
  * Resolves the channel's target to the fixed list of PDP endpoints from {@code kafka.pdp.endpoints}.
@@ -18,15 +21,20 @@ import io.grpc.Status;
  * every {@link NameResolver#refresh()}, which gRPC calls when connections fail, so a replica that moved is found.
  * With TLS each group carries its own host as authority, so the certificate of each replica is checked against
  * the name it was configured under.
+ *
+ * <p>Lookups run on the shim's scheduler thread, never on the thread that happens to wake the channel (which can be
+ * a broker request thread), and their result is handed to gRPC on the channel's synchronization context.
  */
 final class StaticResolverFactory extends NameResolver.Factory {
 
     static final String SCHEME = "kafka-pdp";
 
     private final List<PdpConfig.Endpoint> endpoints;
+    private final Executor lookups;
 
-    StaticResolverFactory(List<PdpConfig.Endpoint> endpoints) {
+    StaticResolverFactory(List<PdpConfig.Endpoint> endpoints, Executor lookups) {
         this.endpoints = List.copyOf(endpoints);
+        this.lookups = lookups;
     }
 
     /** The channel target that this factory resolves. */
@@ -39,7 +47,7 @@ final class StaticResolverFactory extends NameResolver.Factory {
         if (!SCHEME.equals(targetUri.getScheme())) {
             return null;
         }
-        return new Resolver();
+        return new Resolver(args.getSynchronizationContext());
     }
 
     @Override
@@ -48,7 +56,13 @@ final class StaticResolverFactory extends NameResolver.Factory {
     }
 
     private final class Resolver extends NameResolver {
+        private final SynchronizationContext syncContext;
         private Listener2 listener;
+        private boolean resolving;
+
+        Resolver(SynchronizationContext syncContext) {
+            this.syncContext = syncContext;
+        }
 
         @Override
         public String getServiceAuthority() {
@@ -70,7 +84,26 @@ final class StaticResolverFactory extends NameResolver.Factory {
         public void shutdown() {
         }
 
+        /** Called on the synchronization context; at most one lookup runs at a time. */
         private void resolve() {
+            if (resolving) {
+                return;
+            }
+            resolving = true;
+            try {
+                lookups.execute(() -> {
+                    Runnable deliver = lookUp();
+                    syncContext.execute(() -> {
+                        resolving = false;
+                        deliver.run();
+                    });
+                });
+            } catch (RejectedExecutionException e) {
+                resolving = false; // the shim is closing
+            }
+        }
+
+        private Runnable lookUp() {
             List<EquivalentAddressGroup> groups = new ArrayList<>();
             for (PdpConfig.Endpoint endpoint : endpoints) {
                 InetSocketAddress address = new InetSocketAddress(endpoint.host(), endpoint.port());
@@ -83,10 +116,11 @@ final class StaticResolverFactory extends NameResolver.Factory {
                 groups.add(new EquivalentAddressGroup(address, attrs));
             }
             if (groups.isEmpty()) {
-                listener.onError(Status.UNAVAILABLE.withDescription("no PDP endpoint resolves: " + endpoints));
-                return;
+                Status status = Status.UNAVAILABLE.withDescription("no PDP endpoint resolves: " + endpoints);
+                return () -> listener.onError(status);
             }
-            listener.onResult(ResolutionResult.newBuilder().setAddresses(groups).build());
+            ResolutionResult result = ResolutionResult.newBuilder().setAddresses(groups).build();
+            return () -> listener.onResult(result);
         }
     }
 }

@@ -279,6 +279,16 @@ class PdpAuthorizerTest {
     }
 
     @Test
+    void hostNamesAreLookedUpAndAnUnknownOneIsSkipped() throws Exception {
+        try (FakePdp pdp = new FakePdp()) {
+            configure("no-such-pdp.invalid:50051,localhost:" + pdp.port(), Map.of());
+            awaitVersion("v1");
+
+            assertEquals(List.of(ALLOWED), authorizer.authorize(ctx("alice"), topics(AclOperation.READ, "allowed-a")));
+        }
+    }
+
+    @Test
     void accessReturnsWhenThePdpComesBack() throws Exception {
         int port;
         try (FakePdp pdp = new FakePdp()) {
