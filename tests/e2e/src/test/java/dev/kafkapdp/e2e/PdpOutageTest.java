@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kafkapdp.e2e.harness.BrokerMetrics;
 import dev.kafkapdp.e2e.harness.Clients;
 import dev.kafkapdp.e2e.harness.E2eCluster;
 import dev.kafkapdp.e2e.harness.Poll;
@@ -45,6 +46,9 @@ class PdpOutageTest {
     private static final int CONCURRENT_REQUESTS = 12;
     private static final Duration RECOVERY_DEADLINE = Duration.ofSeconds(30);
     private static final Duration CACHE_DROP_DEADLINE = Duration.ofSeconds(10);
+    private static final String FAIL_CLOSED = "fail-closed-total";
+    /** The single uncached describe, the concurrent ones and the producer's metadata request. */
+    private static final int MIN_FAIL_CLOSED_DENIALS = 1 + CONCURRENT_REQUESTS + 1;
 
     @Test
     void deniesPromptlyWhileThePdpIsDownAndRecoversOnItsOwnAfterARestart(E2eCluster cluster) throws Exception {
@@ -54,8 +58,10 @@ class PdpOutageTest {
             Clients.createTopics(admin, seenBefore, askedDuring);
         }
 
-        try (Admin writer = Admin.create(quick(cluster.clientConfig(LAB_WRITER)))) {
+        try (Admin writer = Admin.create(quick(cluster.clientConfig(LAB_WRITER)));
+                BrokerMetrics metrics = BrokerMetrics.connect(cluster.broker())) {
             assertTrue(mayDescribe(writer, seenBefore), "the writer must see its topic while the PDP is up");
+            double failClosedBefore = metrics.brokerTotal(FAIL_CLOSED);
 
             cluster.pdp().kill();
             try {
@@ -66,6 +72,7 @@ class PdpOutageTest {
                         CACHE_DROP_DEADLINE, () -> !mayDescribe(writer, seenBefore));
                 System.out.printf("cached ALLOW denied %d ms after the PDP was killed%n", cachedDenied.toMillis());
                 deniedWhileDown(cluster, writer, askedDuring);
+                assertCounted(metrics, FAIL_CLOSED, Map.of(), failClosedBefore);
             } finally {
                 cluster.pdp().restart();
             }
@@ -86,12 +93,16 @@ class PdpOutageTest {
         try (Admin admin = cluster.superAdmin()) {
             Clients.createTopics(admin, topic);
         }
-        try (Admin writer = Admin.create(quick(cluster.clientConfig(LAB_WRITER)))) {
+        try (Admin writer = Admin.create(quick(cluster.clientConfig(LAB_WRITER)));
+                BrokerMetrics metrics = BrokerMetrics.connect(cluster.broker())) {
+            Map<String, String> deadline = Map.of("reason", "deadline_exceeded");
+            double deadlineBefore = metrics.brokerValue(FAIL_CLOSED, deadline);
             // A hung PDP, unlike a dead one, refuses nothing: only the shim's deadline stands between it and the
             // broker's request threads.
             cluster.pdp().freeze();
             try {
                 deniedWhileDown(cluster, writer, topic);
+                assertCounted(metrics, FAIL_CLOSED, deadline, deadlineBefore);
             } finally {
                 cluster.pdp().resume();
             }
@@ -99,6 +110,18 @@ class PdpOutageTest {
                     () -> mayDescribe(writer, topic));
             System.out.printf("access returned %d ms after the PDP resumed%n", recovered.toMillis());
         }
+    }
+
+    /**
+     * Every fail-closed denial is counted (shim metric {@code fail-closed-total}, read over JMX): at least one per
+     * uncached request this test made while the PDP could not answer.
+     */
+    private static void assertCounted(BrokerMetrics metrics, String metric, Map<String, String> tags,
+            double before) {
+        double counted = (tags.isEmpty() ? metrics.brokerTotal(metric) : metrics.brokerValue(metric, tags)) - before;
+        System.out.printf("%s %s grew by %.0f during the outage%n", metric, tags, counted);
+        assertTrue(counted >= MIN_FAIL_CLOSED_DENIALS, metric + " " + tags + " grew by " + counted
+                + ", expected at least " + MIN_FAIL_CLOSED_DENIALS);
     }
 
     private static void deniedWhileDown(E2eCluster cluster, Admin writer, String topic) throws Exception {

@@ -59,15 +59,17 @@ public final class BrokerProcess implements AutoCloseable {
     private final Path logDir;
     private final Map<Listener, Integer> ports;
     private final TlsMaterial tls;
+    private final int jmxPort;
     private ChildProcess process;
 
     private BrokerProcess(Settings settings, Path dataDir, Path logDir, Map<Listener, Integer> ports,
-            TlsMaterial tls) {
+            TlsMaterial tls, int jmxPort) {
         this.settings = settings;
         this.dataDir = dataDir;
         this.logDir = logDir;
         this.ports = ports;
         this.tls = tls;
+        this.jmxPort = jmxPort;
     }
 
     /** Writes the configuration, formats the storage, starts the broker and waits until every listener answers. */
@@ -96,7 +98,8 @@ public final class BrokerProcess implements AutoCloseable {
             for (Listener listener : Listener.values()) {
                 ports.put(listener, Ports.free());
             }
-            broker = new BrokerProcess(settings, dataDir, logDir, ports, TlsMaterial.generate(dataDir));
+            broker = new BrokerProcess(settings, dataDir, logDir, ports, TlsMaterial.generate(dataDir),
+                    Ports.free());
             broker.launch();
             broker.awaitListener(Listener.INTERNAL, settings.brokerUser(), STARTUP_DEADLINE);
             return broker;
@@ -122,6 +125,7 @@ public final class BrokerProcess implements AutoCloseable {
 
         format(properties);
         List<String> command = new ArrayList<>(javaCommand(log4j));
+        command.addAll(jmxOptions());
         command.add("kafka.Kafka");
         command.add(properties.toString());
         Files.deleteIfExists(logDir.resolve("stdout.log"));
@@ -307,6 +311,24 @@ public final class BrokerProcess implements AutoCloseable {
                 "-Dlog4j2.configurationFile=" + log4j,
                 "-Dkafka.logs.dir=" + logDir,
                 "-cp", String.join(java.io.File.pathSeparator, classpath));
+    }
+
+    /**
+     * JMX on loopback without authentication, for reading the shim's plug-in metrics from the tests. Acceptable
+     * only because the port is on 127.0.0.1 and the broker lives for one test run.
+     */
+    private List<String> jmxOptions() {
+        return List.of("-Dcom.sun.management.jmxremote.port=" + jmxPort,
+                "-Dcom.sun.management.jmxremote.rmi.port=" + jmxPort,
+                "-Dcom.sun.management.jmxremote.host=127.0.0.1",
+                "-Djava.rmi.server.hostname=127.0.0.1",
+                "-Dcom.sun.management.jmxremote.authenticate=false",
+                "-Dcom.sun.management.jmxremote.ssl=false");
+    }
+
+    /** The broker's JMX endpoint, for {@link BrokerMetrics}. */
+    public String jmxUrl() {
+        return "service:jmx:rmi:///jndi/rmi://127.0.0.1:" + jmxPort + "/jmxrmi";
     }
 
     private void format(Path properties) {
