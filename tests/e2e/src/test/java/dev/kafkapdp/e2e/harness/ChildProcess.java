@@ -86,12 +86,18 @@ public final class ChildProcess {
         return process.isAlive();
     }
 
-    /** Asks politely (SIGTERM), then forcibly after {@code grace}; ends the children as well. */
-    public void stop(Duration grace) {
+    /**
+     * Asks politely (SIGTERM), then forcibly after {@code grace}; ends the children as well.
+     *
+     * @return whether the process exited on its own within the grace period
+     */
+    public boolean stop(Duration grace) {
         List<ProcessHandle> children = process.descendants().toList();
         process.destroy();
+        boolean exited = false;
         try {
-            if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+            exited = process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
+            if (!exited) {
                 killTree();
             }
         } catch (InterruptedException e) {
@@ -100,6 +106,7 @@ public final class ChildProcess {
         }
         children.forEach(ProcessHandle::destroyForcibly);
         forgetShutdownHook();
+        return exited;
     }
 
     /** Ends the process and its children at once (SIGKILL) and waits until it is gone. */

@@ -81,6 +81,15 @@ public final class PdpProcess implements AutoCloseable {
     }
 
     /**
+     * Stops the PDP as an orderly restart would: SIGTERM, then SIGKILL once {@code grace} has passed.
+     *
+     * @return whether it exited on its own within the grace period
+     */
+    public boolean stop(Duration grace) {
+        return process == null || process.stop(grace);
+    }
+
+    /**
      * Suspends the PDP (SIGSTOP): its sockets stay open and connections are still accepted by the kernel, but
      * nothing is answered, as with a PDP stuck in a long pause. Undo with {@link #resume()}.
      */

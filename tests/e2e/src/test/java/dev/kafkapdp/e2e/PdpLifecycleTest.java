@@ -1,0 +1,193 @@
+package dev.kafkapdp.e2e;
+
+import static dev.kafkapdp.e2e.harness.E2eCluster.BROKER;
+import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_WRITER;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.kafkapdp.e2e.harness.BrokerProcess;
+import dev.kafkapdp.e2e.harness.Clients;
+import dev.kafkapdp.e2e.harness.E2eCluster;
+import dev.kafkapdp.e2e.harness.E2eEnvironment;
+import dev.kafkapdp.e2e.harness.Listener;
+import dev.kafkapdp.e2e.harness.PdpProcess;
+import dev.kafkapdp.e2e.harness.Poll;
+import dev.kafkapdp.e2e.harness.PolicyDir;
+import dev.kafkapdp.e2e.harness.Ports;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The PDP's comings and goings around a broker of its own, configured with two PDP replicas
+ * ({@code kafka.pdp.endpoints=A,B}) and started while neither runs. The shared broker cannot serve here: it must
+ * start with its PDP up, and the other tests rely on its single PDP.
+ *
+ * <p>The methods run in order, since the first one's subject, a broker starting without any PDP, happens once.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class PdpLifecycleTest {
+
+    private static final Duration CLIENT_LISTENER_DEADLINE = Duration.ofSeconds(60);
+    private static final Duration FAILOVER_DEADLINE = Duration.ofSeconds(10);
+    /** Uncached requests that must all be allowed once the surviving replica has taken over. */
+    private static final int REQUESTS_ON_ONE_REPLICA = 20;
+    private static final Duration STOP_GRACE = Duration.ofSeconds(3);
+
+    private static PolicyDir policies;
+    private static BrokerProcess broker;
+    private static String replicaA;
+    private static String replicaB;
+    private static PdpProcess pdpA;
+    private static PdpProcess pdpB;
+
+    @BeforeAll
+    static void startBrokerWithoutAnyPdp() {
+        E2eEnvironment.pdpBinary();
+        replicaA = "127.0.0.1:" + Ports.free();
+        replicaB = "127.0.0.1:" + Ports.free();
+        Map<String, String> shimConfig = Map.of(
+                "kafka.pdp.endpoints", replicaA + "," + replicaB,
+                "kafka.pdp.deadline.ms", Integer.toString(E2eCluster.PDP_DEADLINE_MS),
+                // Long enough that the broker is still waiting when the first PDP comes up.
+                "kafka.pdp.start.timeout.ms", "180000");
+        policies = PolicyDir.create();
+        broker = BrokerProcess.startWithoutClients(new BrokerProcess.Settings("lifecycle-broker",
+                E2eCluster.SHIM_AUTHORIZER, shimConfig, List.of(E2eEnvironment.shimJar()), BROKER,
+                List.of(LAB_WRITER)));
+    }
+
+    @AfterAll
+    static void stopAll() {
+        for (AutoCloseable closeable : new AutoCloseable[] {broker, pdpA, pdpB, policies}) {
+            try {
+                if (closeable != null) {
+                    closeable.close();
+                }
+            } catch (Exception e) {
+                System.out.println("cannot stop " + closeable + ": " + e);
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void controllerAndInterBrokerListenerStartWithoutAnyPdpAndClientListenersOpenOnceOneAnswers()
+            throws Exception {
+        String topic = Clients.unique("e2e.labs.late-");
+        // The controller took a topic creation from the super user over the inter-broker listener.
+        try (Admin superAdmin = broker.superAdmin()) {
+            Clients.createTopics(superAdmin, topic);
+        }
+        try (Admin client = Admin.create(quick(broker.clientConfig(LAB_WRITER, Listener.CLIENT)))) {
+            ExecutionException closed = assertThrows(ExecutionException.class,
+                    () -> client.describeCluster().nodes().get(15, TimeUnit.SECONDS),
+                    "the client listener must not serve before a PDP is reachable");
+            assertInstanceOf(TimeoutException.class, closed.getCause());
+        }
+
+        pdpA = PdpProcess.start(E2eEnvironment.pdpBinary(), policies.root(), replicaA, "lifecycle-pdp-a");
+        broker.awaitListener(Listener.CLIENT, LAB_WRITER, CLIENT_LISTENER_DEADLINE);
+        try (Admin writer = Admin.create(broker.clientConfig(LAB_WRITER, Listener.CLIENT))) {
+            assertEquals(List.of(topic), List.copyOf(writer.describeTopics(List.of(topic)).allTopicNames()
+                    .get(30, TimeUnit.SECONDS).keySet()));
+        }
+    }
+
+    @Test
+    @Order(2)
+    void requestsRideThroughTheLossOfEitherReplica() throws Exception {
+        if (pdpA == null || !pdpA.isAlive()) {
+            pdpA = PdpProcess.start(E2eEnvironment.pdpBinary(), policies.root(), replicaA, "lifecycle-pdp-a");
+        }
+        pdpB = PdpProcess.start(E2eEnvironment.pdpBinary(), policies.root(), replicaB, "lifecycle-pdp-b");
+        broker.awaitListener(Listener.CLIENT, LAB_WRITER, CLIENT_LISTENER_DEADLINE);
+
+        try (Admin writer = Admin.create(quick(broker.clientConfig(LAB_WRITER, Listener.CLIENT)))) {
+            assertServedByTheOther(writer, pdpA, "A", true);
+            pdpA.restart();
+            assertServedByTheOther(writer, pdpB, "B", true);
+            pdpB.restart();
+            assertServedByTheOther(writer, pdpA, "A", false);
+            pdpA.restart();
+        }
+    }
+
+    /**
+     * Kills one replica; the other must take over within the failover deadline and then answer every uncached
+     * request: a topic name never asked about, under the writer's prefix, is allowed (the broker then reports
+     * it unknown) rather than denied.
+     */
+    private static void assertServedByTheOther(Admin writer, PdpProcess victim, String which, boolean crash) {
+        if (crash) {
+            victim.kill();
+        } else {
+            // Known shortcoming of the PDP (reported): with a shim's WatchPolicyVersion stream open, which is
+            // always the case beside a broker, `kafka-pdp serve` does not exit on SIGTERM; it waits for the stream
+            // to end, so an orderly stop turns into SIGKILL after the grace period. Printed, not asserted.
+            boolean exited = victim.stop(STOP_GRACE);
+            System.out.printf("replica %s %s within %d s of SIGTERM%n", which,
+                    exited ? "exited" : "did NOT exit (killed)", STOP_GRACE.toSeconds());
+        }
+        which = which + (crash ? " (killed)" : " (stopped)");
+        // Known shortcoming of the shim (reported): a request in flight to, or routed to, the replica at the
+        // moment it dies is denied rather than retried on the other one, so the take-over may cost a denial or
+        // two. Counted and printed here; the steady state after it is asserted strictly below.
+        java.util.concurrent.atomic.AtomicInteger transientDenials = new java.util.concurrent.atomic.AtomicInteger();
+        Duration tookOver = Poll.until("the other replica to answer with replica " + which + " down",
+                FAILOVER_DEADLINE, () -> {
+                    boolean allowed = allowed(writer, Clients.unique("e2e.labs.failover-"));
+                    if (!allowed) {
+                        transientDenials.incrementAndGet();
+                    }
+                    return allowed;
+                });
+        System.out.printf("with replica %s, the other answered after %d ms; %d request(s) denied meanwhile%n",
+                which, tookOver.toMillis(), transientDenials.get());
+        for (int i = 0; i < REQUESTS_ON_ONE_REPLICA; i++) {
+            String fresh = Clients.unique("e2e.labs.failover-");
+            try {
+                assertEquals(true, allowed(writer, fresh),
+                        "request " + i + " was denied with replica " + which + " down and the other up");
+            } catch (Exception e) {
+                throw new AssertionError("request " + i + " failed with replica " + which + " down", e);
+            }
+        }
+    }
+
+    /** True if the broker let the writer describe the (nonexistent) topic, false on an authorization error. */
+    private static boolean allowed(Admin writer, String missingTopic) throws Exception {
+        try {
+            writer.describeTopics(List.of(missingTopic)).allTopicNames().get(15, TimeUnit.SECONDS);
+            throw new AssertionError(missingTopic + " was never created, yet it was described");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof TopicAuthorizationException) {
+                return false;
+            }
+            assertInstanceOf(UnknownTopicOrPartitionException.class, e.getCause());
+            return true;
+        }
+    }
+
+    private static Map<String, Object> quick(Map<String, Object> config) {
+        Map<String, Object> quick = new HashMap<>(config);
+        quick.put(CommonClientConfigs.REQUEST_TIMEOUT_MS_CONFIG, 3_000);
+        quick.put(CommonClientConfigs.DEFAULT_API_TIMEOUT_MS_CONFIG, 5_000);
+        return quick;
+    }
+}
