@@ -7,6 +7,9 @@
 //!   for each record line, what a logger without group commit pays.
 //! - `baseline/write_no_fsync`: one writer doing `write_all` per line, with
 //!   no hashing and no sync: the page-cache ceiling.
+//! - `chained_nosync/64`: the chained log with `sync_data` made a no-op
+//!   through the storage seam: the CPU cost of serializing, chaining and
+//!   batching alone, i.e. what the log could do on a disk with free syncs.
 //!
 //! After criterion's own report, a summary prints events/s and the ratios.
 //! The log directory is under `AUDIT_BENCH_DIR` if set, else the system temp
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use ed25519_dalek::SigningKey;
+use kafka_pdp_audit::storage::{AppendFile, FsStorage, Storage};
 use kafka_pdp_audit::*;
 
 const CONCURRENCY: [u64; 3] = [1, 16, 64];
@@ -97,13 +101,44 @@ fn sample_line(rt: &tokio::runtime::Runtime) -> Vec<u8> {
     std::fs::read(segment).unwrap()
 }
 
-fn chained(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
-    let mut group = c.benchmark_group("chained");
+/// Real files whose `sync_data` does nothing.
+struct NoSync;
+
+impl Storage for NoSync {
+    fn open_append(&self, path: &std::path::Path) -> std::io::Result<Box<dyn AppendFile>> {
+        Ok(Box::new(NoSyncFile(FsStorage.open_append(path)?)))
+    }
+}
+
+struct NoSyncFile(Box<dyn AppendFile>);
+
+impl AppendFile for NoSyncFile {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.0.truncate(len)
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        self.0.size()
+    }
+}
+
+fn chained(c: &mut Criterion, rt: &tokio::runtime::Runtime, group_name: &str, sync: bool) {
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(1));
-    for tasks in CONCURRENCY {
+    let concurrency: &[u64] = if sync { &CONCURRENCY } else { &[64] };
+    for &tasks in concurrency {
         let dir = bench_dir();
-        let (log, _) = AuditLog::open(config(dir.path())).unwrap();
-        let name = format!("chained/{tasks}");
+        let mut config = config(dir.path());
+        if !sync {
+            config.storage = std::sync::Arc::new(NoSync);
+        }
+        let (log, _) = AuditLog::open(config).unwrap();
+        let name = format!("{group_name}/{tasks}");
         group.bench_function(tasks.to_string(), |b| {
             b.iter_custom(|iters| {
                 let per_task = iters.div_ceil(tasks);
@@ -195,6 +230,12 @@ fn summary(line_len: usize) {
             chained / write
         );
     }
+    let nosync = rate("chained_nosync/64");
+    println!(
+        "  chained log, sync_data a no-op, 64 appenders     {nosync:>12.0}   \
+         {:>6.3}x no-sync ceiling (CPU cost of the pipeline)",
+        nosync / write
+    );
 }
 
 fn main() {
@@ -210,7 +251,8 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .configure_from_args();
     baselines(&mut c, &line);
-    chained(&mut c, &rt);
+    chained(&mut c, &rt, "chained", true);
+    chained(&mut c, &rt, "chained_nosync", false);
     c.final_summary();
     summary(line.len());
 }
