@@ -9,6 +9,7 @@ import dev.kafkapdp.e2e.harness.Clients;
 import dev.kafkapdp.e2e.harness.E2eCluster;
 import dev.kafkapdp.e2e.harness.Listener;
 import dev.kafkapdp.e2e.harness.SharedCluster;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -17,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -44,6 +46,15 @@ class SaslSslListenerTest {
         try (KafkaConsumer<String, String> consumer =
                 Clients.consumer(overTls, Clients.unique("secure-readers."), Map.of())) {
             assertEquals(sent, Clients.readValues(consumer, topic, sent.size(), Clients.OPERATION_TIMEOUT));
+        }
+
+        // It is TLS for real: a client that does not trust this run's certificate cannot even connect.
+        Map<String, Object> untrusting = new HashMap<>(overTls);
+        untrusting.keySet().removeIf(key -> key.startsWith("ssl.truststore."));
+        try (Admin admin = Admin.create(untrusting)) {
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> admin.describeCluster().nodes().get(30, TimeUnit.SECONDS));
+            assertInstanceOf(SslAuthenticationException.class, failure.getCause());
         }
 
         Map<String, Object> plaintext = cluster.clientConfig(SECURE_PIPELINE, Listener.CLIENT);
