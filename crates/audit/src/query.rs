@@ -83,19 +83,25 @@ pub fn query(dir: &Path, filter: Filter) -> Result<Query, AuditError> {
     })
 }
 
-/// The last `n` records of `dir` that match `filter`, oldest first.
+/// The last `n` records of `dir` that match `filter`, oldest first. Reads
+/// segments from the newest back, only as far as it must.
 pub fn last_records(dir: &Path, n: usize, filter: Filter) -> Result<Vec<AuditRecord>, AuditError> {
-    let mut last = VecDeque::with_capacity(n.min(4096));
-    for record in query(dir, filter)? {
-        if n == 0 {
+    let mut newest_first = Vec::new();
+    for seg in segment::list(dir)?.into_iter().rev() {
+        if newest_first.len() >= n {
             break;
         }
-        if last.len() == n {
-            last.pop_front();
-        }
-        last.push_back(record?);
+        let one = Query {
+            segments: VecDeque::from([seg]),
+            current: None,
+            filter: filter.clone(),
+        };
+        let records = one.collect::<Result<Vec<_>, _>>()?;
+        newest_first.extend(records.into_iter().rev());
     }
-    Ok(last.into())
+    newest_first.truncate(n);
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 /// Iterator over matching records; see [`query`].

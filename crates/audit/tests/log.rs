@@ -110,6 +110,11 @@ async fn segments_rotate_by_size_and_the_chain_crosses_them() {
     assert!(report.is_intact(), "{:?}", report.findings);
     assert_eq!(report.records, 30);
     assert_eq!(report.segments, files.len());
+
+    // The newest records, gathered back across segment boundaries.
+    let last = last_records(dir.path(), 13, Filter::default()).unwrap();
+    let seqs: Vec<u64> = last.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (18..=30).collect::<Vec<_>>());
 }
 
 #[tokio::test]
