@@ -123,3 +123,26 @@ async fn a_log_whose_segments_vanished_does_not_start_over() {
     let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+#[tokio::test]
+async fn an_empty_newest_segment_from_a_crash_during_rotation_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 12, 2048).await;
+    let newest = segments(dir.path()).pop().unwrap();
+    let name = newest.file_name().unwrap().to_str().unwrap().to_owned();
+    let index: u64 = name["seg-".len()..name.len() - ".jsonl".len()]
+        .parse()
+        .unwrap();
+    let empty = dir.path().join(format!("seg-{:010}.jsonl", index + 1));
+    fs::write(&empty, b"").unwrap();
+
+    let (log, report) = AuditLog::open(config(dir.path())).unwrap();
+    assert_eq!(report.next_seq, 13);
+    assert_eq!(report.segment, empty.file_name().unwrap().to_str().unwrap());
+    log.append(vec![event(13)]).await.unwrap();
+    log.shutdown().await.unwrap();
+
+    assert_eq!(lines(&empty).len(), 1);
+    let after = verify_with_key(dir.path());
+    assert!(after.is_intact(), "{:#?}", after.findings);
+}
