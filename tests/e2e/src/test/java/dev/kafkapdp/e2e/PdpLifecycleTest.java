@@ -5,6 +5,7 @@ import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_WRITER;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kafkapdp.e2e.harness.BrokerProcess;
 import dev.kafkapdp.e2e.harness.Clients;
@@ -21,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.errors.TimeoutException;
@@ -129,26 +131,17 @@ class PdpLifecycleTest {
     }
 
     /**
-     * Kills one replica; the other must take over within the failover deadline and then answer every uncached
-     * request: a topic name never asked about, under the writer's prefix, is allowed (the broker then reports
-     * it unknown) rather than denied.
+     * Takes one replica down; the other must take over within the failover deadline and then answer every
+     * uncached request: a topic name never asked about, under the writer's prefix, is allowed (the broker then
+     * reports it unknown) rather than denied.
      */
-    private static void assertServedByTheOther(Admin writer, PdpProcess victim, String which, boolean crash) {
-        if (crash) {
-            victim.kill();
-        } else {
-            // Known shortcoming of the PDP (reported): with a shim's WatchPolicyVersion stream open, which is
-            // always the case beside a broker, `kafka-pdp serve` does not exit on SIGTERM; it waits for the stream
-            // to end, so an orderly stop turns into SIGKILL after the grace period. Printed, not asserted.
-            boolean exited = victim.stop(STOP_GRACE);
-            System.out.printf("replica %s %s within %d s of SIGTERM%n", which,
-                    exited ? "exited" : "did NOT exit (killed)", STOP_GRACE.toSeconds());
-        }
-        which = which + (crash ? " (killed)" : " (stopped)");
-        // Known shortcoming of the shim (reported): a request in flight to, or routed to, the replica at the
-        // moment it dies is denied rather than retried on the other one, so the take-over may cost a denial or
-        // two. Counted and printed here; the steady state after it is asserted strictly below.
-        java.util.concurrent.atomic.AtomicInteger transientDenials = new java.util.concurrent.atomic.AtomicInteger();
+    private static void assertServedByTheOther(Admin writer, PdpProcess victim, String name, boolean crash)
+            throws Exception {
+        String which = takeDown(victim, name, crash);
+        // Known shortcoming of the shim (reported): requests routed to a replica in the moment it crashes are
+        // denied rather than retried on the other one, so the take-over may cost a few denials. Counted and
+        // printed here; the steady state after it is asserted strictly below.
+        AtomicInteger transientDenials = new AtomicInteger();
         Duration tookOver = Poll.until("the other replica to answer with replica " + which + " down",
                 FAILOVER_DEADLINE, () -> {
                     boolean allowed = allowed(writer, Clients.unique("e2e.labs.failover-"));
@@ -159,15 +152,26 @@ class PdpLifecycleTest {
                 });
         System.out.printf("with replica %s, the other answered after %d ms; %d request(s) denied meanwhile%n",
                 which, tookOver.toMillis(), transientDenials.get());
+
         for (int i = 0; i < REQUESTS_ON_ONE_REPLICA; i++) {
-            String fresh = Clients.unique("e2e.labs.failover-");
-            try {
-                assertEquals(true, allowed(writer, fresh),
-                        "request " + i + " was denied with replica " + which + " down and the other up");
-            } catch (Exception e) {
-                throw new AssertionError("request " + i + " failed with replica " + which + " down", e);
-            }
+            assertTrue(allowed(writer, Clients.unique("e2e.labs.failover-")),
+                    "request " + i + " was denied with replica " + which + " down and the other up");
         }
+    }
+
+    /** Kills (SIGKILL) or stops (SIGTERM) a replica; returns its name with how it went down. */
+    private static String takeDown(PdpProcess victim, String name, boolean crash) {
+        if (crash) {
+            victim.kill();
+            return name + " (killed)";
+        }
+        // Known shortcoming of the PDP (reported): with a shim's WatchPolicyVersion stream open, which is always
+        // the case beside a broker, `kafka-pdp serve` does not exit on SIGTERM; it waits for the stream to end,
+        // so an orderly stop turns into SIGKILL after the grace period. Printed, not asserted.
+        boolean exited = victim.stop(STOP_GRACE);
+        System.out.printf("replica %s %s within %d s of SIGTERM%n", name,
+                exited ? "exited" : "did NOT exit (killed)", STOP_GRACE.toSeconds());
+        return name + " (stopped)";
     }
 
     /** True if the broker let the writer describe the (nonexistent) topic, false on an authorization error. */

@@ -32,7 +32,8 @@ import org.apache.kafka.common.config.SslConfigs;
  * and answered as a super user, not {@code User:ANONYMOUS} asking the authorizer.
  *
  * <p>Data lives in a temporary folder removed on {@link #close()}; configuration and logs stay under
- * {@code target/e2e-logs/<name>/} for reading after a failure.
+ * {@code target/e2e-logs/<name>/} for reading after a failure. JMX listens on a loopback port for
+ * {@link BrokerMetrics}.
  */
 public final class BrokerProcess implements AutoCloseable {
 
@@ -104,12 +105,17 @@ public final class BrokerProcess implements AutoCloseable {
             broker.awaitListener(Listener.INTERNAL, settings.brokerUser(), STARTUP_DEADLINE);
             return broker;
         } catch (IOException e) {
+            closeQuietly(broker);
             throw new UncheckedIOException("cannot prepare broker " + settings.name(), e);
         } catch (RuntimeException | Error e) {
-            if (broker != null) {
-                broker.close();
-            }
+            closeQuietly(broker);
             throw e;
+        }
+    }
+
+    private static void closeQuietly(BrokerProcess broker) {
+        if (broker != null) {
+            broker.close();
         }
     }
 
