@@ -1,6 +1,5 @@
 package dev.kafkapdp.shim;
 
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -84,21 +83,23 @@ public class AuthorizeBenchmark {
         }
     }
 
-    /** The real PDP with the equivalent Cedar policies, and two shims: cached (warmed) and uncached. */
+    /**
+     * The real PDP with the equivalent Cedar policies, and two shims: cached (warmed) and uncached. The PDP runs for
+     * the whole benchmark run ({@link BenchMain} starts it once, since loading 120,000 policies takes a while) and
+     * its address arrives as {@code -Dpdp.address}.
+     */
     @State(Scope.Benchmark)
     public static class Pdp {
         Workload workload;
-        PdpProcess pdp;
         PdpAuthorizer cached;
         PdpAuthorizer uncached;
 
         @Setup(Level.Trial)
         public void setup() throws Exception {
             workload = Workload.fromSystemProperties();
-            pdp = PdpProcess.start(Path.of(System.getProperty("pdp.binary")),
-                Path.of(System.getProperty("bench.policyDir")), 600);
-            cached = shim(pdp.address(), PdpConfig.CACHE_MAX_ENTRIES_DEFAULT);
-            uncached = shim(pdp.address(), 0);
+            String address = System.getProperty("pdp.address");
+            cached = shim(address, PdpConfig.CACHE_MAX_ENTRIES_DEFAULT);
+            uncached = shim(address, 0);
             warm(cached, workload);
         }
 
@@ -117,7 +118,6 @@ public class AuthorizeBenchmark {
             } finally {
                 cached.close();
                 uncached.close();
-                pdp.close();
             }
         }
     }

@@ -29,9 +29,10 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * Runs the shim's benchmarks in one go and prints them side by side, as ratios against the bare map lookup
  * measured in the same run:
  * <ol>
- *   <li>writes the workload's ACLs as Cedar policies and checks that the PDP and Kafka's StandardAuthorizer give
- *   the same decisions on every sampled action (otherwise the comparison would be meaningless);</li>
  *   <li>estimates the heap the cache takes at its default size;</li>
+ *   <li>writes the workload's ACLs as Cedar policies, starts the PDP on them (once, for the whole run) and checks
+ *   that it and Kafka's StandardAuthorizer give the same decision on every sampled action (otherwise the
+ *   comparison would be meaningless);</li>
  *   <li>runs {@link AuthorizeBenchmark} through JMH's API and prints the table.</li>
  * </ol>
  * System properties: {@code pdp.binary} (required), {@code bench.resources} (default 10000), {@code bench.quick}
@@ -49,52 +50,54 @@ public final class BenchMain {
         Workload workload = Workload.fromSystemProperties();
         Path policyDir = Files.createTempDirectory("kafka-pdp-bench-policies");
         workload.writePolicyDir(policyDir, Path.of("..", "policies", "schema.cedarschema"));
-        System.out.printf("workload: %,d resources x %d ACLs (%,d ACL entries, %,d Cedar policies), %d sampled"
-                + " actions, PDP binary %s%n", workload.resources, Workload.ACLS_PER_RESOURCE, workload.acls.size(),
-            workload.acls.size(), Workload.SAMPLES, binary);
-
         String include = System.getProperty("bench.include", "");
-        boolean withPdp = include.isEmpty() || include.contains("pdp");
-        if (withPdp) {
-            checkEquivalence(workload, binary, policyDir);
-        }
         measureCacheHeap();
 
-        Options options = new OptionsBuilder()
-            .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
-            .forks(1)
-            .threads(1)
-            .warmupIterations(quick ? 1 : 3)
-            .warmupTime(TimeValue.seconds(quick ? 1 : 2))
-            .measurementIterations(quick ? 2 : 5)
-            .measurementTime(TimeValue.seconds(quick ? 1 : 2))
-            .jvmArgsAppend("-Dpdp.binary=" + binary.toAbsolutePath(), "-Dbench.policyDir=" + policyDir,
-                "-Dbench.resources=" + workload.resources)
-            .build();
-        printTable(new Runner(options).run());
+        long startedAt = System.nanoTime();
+        try (PdpProcess pdp = PdpProcess.start(binary, policyDir, 3_600)) {
+            System.out.printf(Locale.ROOT, "PDP: %s loaded the policies and listens on %s after %.1f s%n", binary,
+                pdp.address(), (System.nanoTime() - startedAt) / 1e9);
+            checkEquivalence(workload, pdp.address());
+
+            Options options = new OptionsBuilder()
+                .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
+                .forks(1)
+                .threads(1)
+                .warmupIterations(quick ? 1 : 3)
+                .warmupTime(TimeValue.seconds(quick ? 1 : 2))
+                .measurementIterations(quick ? 2 : 5)
+                .measurementTime(TimeValue.seconds(quick ? 1 : 2))
+                .jvmArgsAppend("-Dpdp.address=" + pdp.address(), "-Dbench.resources=" + workload.resources)
+                .build();
+            Collection<RunResult> results = new Runner(options).run();
+            System.out.println();
+            System.out.printf("workload: %,d resources x %d ACLs (%,d ACL entries = Cedar policies), %d sampled"
+                    + " actions, PDP binary %s%n", workload.resources, Workload.ACLS_PER_RESOURCE,
+                workload.acls.size(), Workload.SAMPLES, binary);
+            printTable(results);
+        }
     }
 
-    private static void checkEquivalence(Workload workload, Path binary, Path policyDir) throws Exception {
+    private static void checkEquivalence(Workload workload, String address) throws Exception {
         StandardAuthorizer kafka = AuthorizeBenchmark.loadStandardAuthorizer(workload.acls);
         int agree = 0;
         int allowed = 0;
         List<String> disagreements = new ArrayList<>();
-        try (PdpProcess pdp = PdpProcess.start(binary, policyDir, 600)) {
-            PdpAuthorizer shim = AuthorizeBenchmark.shim(pdp.address(), 0);
-            try {
-                for (var actions : workload.samples) {
-                    AuthorizationResult expected = kafka.authorize(workload.context, actions).get(0);
-                    AuthorizationResult actual = shim.authorize(workload.context, actions).get(0);
-                    if (expected == actual) {
-                        agree++;
-                    } else if (disagreements.size() < 5) {
-                        disagreements.add(actions.get(0) + ": Kafka " + expected + ", PDP " + actual);
-                    }
-                    allowed += actual == AuthorizationResult.ALLOWED ? 1 : 0;
+        PdpAuthorizer shim = AuthorizeBenchmark.shim(address, 0);
+        try {
+            for (var actions : workload.samples) {
+                AuthorizationResult expected = kafka.authorize(workload.context, actions).get(0);
+                AuthorizationResult actual = shim.authorize(workload.context, actions).get(0);
+                if (expected == actual) {
+                    agree++;
+                } else if (disagreements.size() < 5) {
+                    disagreements.add(actions.get(0) + ": Kafka " + expected + ", PDP " + actual);
                 }
-            } finally {
-                shim.close();
+                allowed += actual == AuthorizationResult.ALLOWED ? 1 : 0;
             }
+        } finally {
+            shim.close();
+            kafka.close();
         }
         System.out.printf("equivalence: PDP and StandardAuthorizer agree on %d of %d sampled actions (%d allowed)%n",
             agree, workload.samples.size(), allowed);
