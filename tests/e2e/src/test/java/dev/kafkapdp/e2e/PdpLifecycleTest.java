@@ -33,6 +33,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
@@ -53,6 +56,23 @@ class PdpLifecycleTest {
 
     private static PolicyDir policies;
     private static BrokerProcess broker;
+
+    /** Prints this class's broker and PDP logs under a failed test; the shared cluster's extension has others. */
+    @RegisterExtension
+    static final TestWatcher LOGS_ON_FAILURE = new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+            if (broker != null) {
+                System.out.println("===== " + context.getDisplayName() + " failed; broker log follows =====");
+                System.out.println(broker.logTail(80));
+            }
+            for (PdpProcess pdp : new PdpProcess[] {pdpA, pdpB}) {
+                if (pdp != null) {
+                    System.out.println(pdp.logTail(30));
+                }
+            }
+        }
+    };
     private static String replicaA;
     private static String replicaB;
     private static PdpProcess pdpA;

@@ -28,6 +28,9 @@ import org.apache.kafka.common.resource.ResourceType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
 
 /**
  * The harness on its own, with Kafka's {@code StandardAuthorizer} and ACLs instead of the shim: the same broker,
@@ -41,6 +44,18 @@ class StandardAuthorizerHarnessTest {
     private static final TestUser STRANGER = TestUser.named("acl-stranger");
 
     private static BrokerProcess broker;
+
+    /** Prints this class's broker log under a failed test; the shared cluster's extension does not know it. */
+    @RegisterExtension
+    static final TestWatcher LOGS_ON_FAILURE = new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+            if (broker != null) {
+                System.out.println("===== " + context.getDisplayName() + " failed; broker log follows =====");
+                System.out.println(broker.logTail(80));
+            }
+        }
+    };
 
     @BeforeAll
     static void startBroker() throws Exception {

@@ -142,10 +142,17 @@ public final class ChildProcess {
         return out.toString();
     }
 
-    /** The last {@code lines} lines of one file, headed by its name; empty if it does not exist. */
+    /** The last {@code lines} lines of one file, headed by its name; empty if it is missing or empty. */
     public static String tail(Path file, int lines) {
         if (!Files.exists(file)) {
             return "";
+        }
+        try {
+            if (Files.size(file) == 0) {
+                return "";
+            }
+        } catch (IOException e) {
+            return "----- cannot read " + file + ": " + e + "\n";
         }
         try {
             // Decoded leniently: a log cut mid-character must not hide the rest of it.
