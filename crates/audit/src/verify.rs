@@ -222,15 +222,16 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the log in `dir`. With `key`, every checkpoint must be signed by
-/// it; without, signatures are not checked and the report says so. Errors
-/// only when the files cannot be read; damage is reported in the findings.
-pub fn verify(dir: &Path, key: Option<&VerifyingKey>) -> Result<VerifyReport, AuditError> {
+/// Verifies the log in `dir`. With `keys`, every checkpoint must be signed
+/// by one of them (more than one when the signing key was rotated); with
+/// `None`, signatures are not checked and the report says so. Errors only
+/// when the files cannot be read; damage is reported in the findings.
+pub fn verify(dir: &Path, keys: Option<&[VerifyingKey]>) -> Result<VerifyReport, AuditError> {
     let mut report = VerifyReport {
-        signatures_checked: key.is_some(),
+        signatures_checked: keys.is_some(),
         ..VerifyReport::default()
     };
-    let anchors = read_checkpoints(dir, key, &mut report)?;
+    let anchors = read_checkpoints(dir, keys, &mut report)?;
     let segments = segment::list(dir)?;
     report.segments = segments.len();
     let mut chain = Chain::new(&anchors);
@@ -278,7 +279,7 @@ struct Anchors {
 
 fn read_checkpoints(
     dir: &Path,
-    key: Option<&VerifyingKey>,
+    keys: Option<&[VerifyingKey]>,
     report: &mut VerifyReport,
 ) -> Result<Anchors, AuditError> {
     let path = dir.join(CHECKPOINTS_FILE);
@@ -312,7 +313,7 @@ fn read_checkpoints(
             });
         }
         last_number = last_number.max(cp.number);
-        if key.is_some_and(|key| !signed.is_signed_by(key)) {
+        if keys.is_some_and(|keys| !keys.iter().any(|key| signed.is_signed_by(key))) {
             let checkpoint = cp.number;
             report
                 .findings

@@ -221,12 +221,16 @@ async fn a_forged_checkpoint_fails_its_signature() {
 async fn checkpoints_signed_by_another_key_fail() {
     let (_root, copy) = pristine_and_copy().await;
     let other = SigningKey::from_bytes(&[9; 32]).verifying_key();
-    let report = verify(&copy, Some(&other)).unwrap();
+    let report = verify(&copy, Some(&[other])).unwrap();
     assert!(!report.findings.is_empty());
     assert!(report
         .findings
         .iter()
         .all(|f| matches!(f, Finding::BadSignature { .. })));
+
+    // After a key rotation both keys are trusted; either signature passes.
+    let both = [other, key().verifying_key()];
+    assert!(verify(&copy, Some(&both)).unwrap().is_intact());
 
     let unchecked = verify(&copy, None).unwrap();
     assert!(unchecked.is_intact() && !unchecked.signatures_checked);

@@ -111,5 +111,5 @@ pub fn seq_of(line: &[u8]) -> u64 {
 }
 
 pub fn verify_with_key(dir: &Path) -> VerifyReport {
-    verify(dir, Some(&key().verifying_key())).unwrap()
+    verify(dir, Some(&[key().verifying_key()])).unwrap()
 }
