@@ -264,6 +264,47 @@ mod tests {
         assert!(!read.is_signed_by(&key.verifying_key()));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_and_never_quoted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        let (private, public) = generate_key_pem().unwrap();
+        fs::write(&path, &private).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+
+        let err = load_signing_key(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let key = load_signing_key(&path).unwrap();
+        let public_path = dir.path().join("audit.pub");
+        fs::write(&public_path, public).unwrap();
+        assert_eq!(
+            load_verifying_key(&public_path).unwrap(),
+            key.verifying_key()
+        );
+        fs::write(&public_path, key_id(&key.verifying_key())).unwrap();
+        assert_eq!(
+            load_verifying_key(&public_path).unwrap(),
+            key.verifying_key()
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_key_names_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.pub");
+        fs::write(&path, "hello").unwrap();
+        let err = load_verifying_key(&path).unwrap_err().to_string();
+        assert!(err.contains("not an Ed25519 public key"), "{err}");
+    }
+
     #[test]
     fn generated_keys_round_trip_through_pem() {
         let (private, public) = generate_key_pem().unwrap();

@@ -254,3 +254,15 @@ async fn appends_after_shutdown_fail_closed() {
         .collect();
     assert!(names.iter().any(|n| n == "checkpoints.jsonl"));
 }
+
+#[test]
+fn a_zero_limit_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.checkpoint_every = 0;
+    let err = AuditLog::open(config).expect_err("zero must be refused");
+    assert_eq!(
+        err.to_string(),
+        "invalid audit configuration: `checkpoint_every` must be at least 1"
+    );
+}
