@@ -18,6 +18,10 @@
 //!   checkpoint numbers, and a log whose oldest record is not anchored by a
 //!   checkpoint (records deleted from the start).
 //!
+//! A log that a running PDP is writing can be verified; the one false alarm
+//! possible is a batch caught half-written at the very end of the newest
+//! segment, reported as torn. Verify again: a real torn write stays.
+//!
 //! Limits: a record moved further than [`REORDER_WINDOW`] records from its
 //! place is reported as deleted at its place and misplaced where it is. The
 //! newest records after the last checkpoint can be cut off without a trace
