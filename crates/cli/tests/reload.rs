@@ -61,7 +61,13 @@ async fn a_changed_file_is_reloaded_and_a_broken_one_is_rejected() {
 
     // A new grant: the watch reports a new version and the decision changes,
     // although the DENY above sits in the decision cache.
-    fs::write(dir.path().join("extra.cedar"), GRANT).unwrap();
+    // Written aside and renamed, as editors and deploy tools do.
+    fs::write(dir.path().join("extra.cedar.tmp"), GRANT).unwrap();
+    fs::rename(
+        dir.path().join("extra.cedar.tmp"),
+        dir.path().join("extra.cedar"),
+    )
+    .unwrap();
     let second = versions.message().await.unwrap().expect("a new version");
     assert_ne!(second.version, first.version);
     let after = authorizer

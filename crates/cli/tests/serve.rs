@@ -351,3 +351,27 @@ fn serving_without_tls_or_plaintext_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(support::stderr(&out).contains("`--tls-cert` and `--tls-key`, or `--plaintext`"));
 }
+
+// Two workers: the test blocks one while it waits for the exit, and the
+// client's connection must still answer the server's GOAWAY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_and_ends_open_watch_streams() {
+    use kafka_pdp_server::proto::WatchPolicyVersionRequest;
+
+    let mut server = Server::plaintext(&[]);
+    let mut client = server.authorizer().await;
+    let mut versions = client
+        .watch_policy_version(WatchPolicyVersionRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(versions.message().await.unwrap().is_some());
+
+    let status = server.terminate();
+    let status = status.unwrap_or_else(|| panic!("still running:\n{}", server.stderr()));
+    assert!(status.success(), "{status:?}");
+    let log = server.stderr();
+    assert!(!log.contains("still open after the grace period"), "{log}");
+    // The stream ended with the server, cleanly or by a closed connection.
+    assert!(!matches!(versions.message().await, Ok(Some(_))));
+}

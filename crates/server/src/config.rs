@@ -26,6 +26,11 @@ pub const DEFAULT_MAX_ACTIONS_PER_REQUEST: usize = 10_000;
 /// Most decisions the decision cache holds before it starts over.
 pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 100_000;
 
+/// How long a shutdown waits for open calls and connections to finish
+/// before the server stops regardless (a client that never answers the
+/// HTTP/2 GOAWAY would otherwise hold it forever).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Quiet time after the last change in the policy directory before a reload.
 pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(150);
 

@@ -7,7 +7,7 @@ use tonic::transport::{server::TcpIncoming, Server};
 use tonic_health::server::HealthReporter;
 
 use crate::{
-    config::{PolicySource, ServeConfig, Transport},
+    config::{PolicySource, ServeConfig, Transport, SHUTDOWN_GRACE},
     decide::Pdp,
     proto::{authorizer_server::AuthorizerServer, policy_admin_server::PolicyAdminServer},
     service::Service,
@@ -85,7 +85,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let service = Service::new(pdp);
+    let (stopping, shutdown_rx) = tokio::sync::watch::channel(false);
+    let service = Service::new(pdp, shutdown_rx);
     let max = config.limits.max_message_bytes;
     let router = server
         .add_service(health_service)
@@ -111,9 +112,22 @@ pub async fn serve(
         "serving"
     );
     on_bound(bound);
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    let mut stopped = stopping.subscribe();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        // Ends the open watch streams, which graceful shutdown waits for.
+        let _ = stopping.send(true);
+    };
+    let grace = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let serving = router.serve_with_incoming_shutdown(incoming, shutdown);
+    tokio::select! {
+        served = serving => served?,
+        () = grace => tracing::warn!("connections still open after the grace period; stopping"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,7 +5,8 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use tokio_stream::{wrappers::WatchStream, Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::{wrappers::ReceiverStream, Stream};
 use tonic::{metadata::MetadataValue, Request, Response, Status};
 use tracing::Instrument;
 
@@ -19,11 +20,14 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct Service {
     pdp: Arc<Pdp>,
+    /// Turns true when the server shuts down; open watch streams then end,
+    /// or graceful shutdown would wait for them forever.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Service {
-    pub fn new(pdp: Arc<Pdp>) -> Self {
-        Self { pdp }
+    pub fn new(pdp: Arc<Pdp>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { pdp, shutdown }
     }
 }
 
@@ -57,9 +61,10 @@ impl Authorizer for Service {
         _request: Request<proto::WatchPolicyVersionRequest>,
     ) -> Result<Response<Self::WatchPolicyVersionStream>, Status> {
         tracing::debug!("policy version watch opened");
-        // The current version at once, then each new one.
-        let versions = WatchStream::new(self.pdp.store().subscribe()).map(Ok);
-        Ok(Response::new(Box::pin(versions)))
+        let (tx, rx) = mpsc::channel(4);
+        let versions = self.pdp.store().subscribe();
+        tokio::spawn(forward_versions(versions, self.shutdown.clone(), tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
@@ -107,6 +112,26 @@ impl PolicyAdmin for Service {
             outcome: Some(outcome),
             active_version: store.active().version().to_owned(),
         }))
+    }
+}
+
+/// Sends the current version at once, then each new one, until the client
+/// goes away or the server shuts down (which ends the stream cleanly).
+async fn forward_versions(
+    mut versions: watch::Receiver<proto::PolicyVersion>,
+    mut shutdown: watch::Receiver<bool>,
+    tx: mpsc::Sender<Result<proto::PolicyVersion, Status>>,
+) {
+    loop {
+        let current = versions.borrow_and_update().clone();
+        if tx.send(Ok(current)).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            changed = versions.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tx.closed() => return,
+        }
     }
 }
 

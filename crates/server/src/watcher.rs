@@ -2,10 +2,14 @@
 //!
 //! File events arrive in bursts (an editor writes a temporary file, renames
 //! it, touches the directory), so they are debounced: a reload starts once
-//! the directory has been quiet for [`RELOAD_DEBOUNCE`].
+//! the directory has been quiet for [`RELOAD_DEBOUNCE`]. Only events on the
+//! files a policy set is made of count. Known shortcoming: the watch is not
+//! recursive, so a policy directory that is itself replaced (a symlink
+//! swapped to a new checkout) is not seen; SIGHUP or the Reload RPC covers it.
 
 use std::{path::Path, sync::Arc};
 
+use kafka_pdp_core::{BINDINGS_FILE, LINKS_FILE, POLICY_EXTENSION, SCHEMA_FILE};
 use notify::{
     event::{AccessKind, AccessMode},
     EventKind, RecommendedWatcher, RecursiveMode, Watcher,
@@ -18,8 +22,10 @@ use crate::{config::RELOAD_DEBOUNCE, store::PolicyStore};
 /// returned watcher must be kept alive for as long as the watch should last.
 pub fn watch_dir(dir: &Path, store: Arc<PolicyStore>) -> notify::Result<RecommendedWatcher> {
     let (tx, rx) = mpsc::channel(1);
+    let root = dir.to_owned();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| is_change(&e.kind)) {
+        let relevant = event.is_ok_and(|e| is_change(&e.kind) && touches_policies(&root, &e));
+        if relevant {
             // A full channel already holds a pending trigger; one is enough.
             let _ = tx.try_send(());
         }
@@ -51,6 +57,22 @@ fn is_change(kind: &EventKind) -> bool {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
     }
+}
+
+/// Whether an event concerns a file the loader reads (or the directory
+/// itself). Others, such as `roles.cedar.tmp` written before a rename or an
+/// editor's swap file, would only rebuild an unchanged set.
+fn touches_policies(dir: &Path, event: &notify::Event) -> bool {
+    event.paths.is_empty()
+        || event.paths.iter().any(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            path == dir
+                || matches!(name, SCHEMA_FILE | BINDINGS_FILE | LINKS_FILE)
+                || name.ends_with(POLICY_EXTENSION)
+        })
 }
 
 async fn debounce_and_reload(

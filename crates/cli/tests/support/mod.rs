@@ -97,6 +97,21 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM and waits for the exit, up to [`DEADLINE`].
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().ok()?;
+        assert!(sent.success(), "kill -TERM {pid}");
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if let Some(status) = self.child.try_wait().ok()? {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn plaintext_connect(&self) -> Connect {
         Connect {
             server: self.addr.to_string(),
