@@ -35,8 +35,9 @@
 //! name a decision the client never received, never the other way round.
 //! Any other damage in the newest segment, or a newest checkpoint that covers
 //! records the log does not have, makes `open` fail: the PDP must not start
-//! over a damaged trail. `open` reads the newest segment and the newest
-//! checkpoint only; `verify` reads everything.
+//! over a damaged trail. `open` reads the newest segment, the newest
+//! checkpoint, and the first and last record of every other segment (so a
+//! missing or cut segment is found); `verify` reads everything.
 //!
 //! # Retention
 //!
@@ -337,6 +338,7 @@ impl Writer {
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| AuditError::io("create", &dir, e))?;
         let tail = read_checkpoint_tail(&dir)?;
+        check_boundaries(&segment::list(&dir)?)?;
         let mut found = scan_newest(&dir)?;
         check_against_checkpoint(&dir, &found, &tail)?;
         found.torn.extend(tail.torn.clone());
@@ -713,6 +715,94 @@ fn sync_dir(dir: &Path) -> Result<(), AuditError> {
 }
 
 // === opening: what is on disk ===
+
+/// A cheap check of the whole log: each segment's first record must follow
+/// the last record of the segment before it. Reads only the head and tail
+/// of each segment, so a missing or cut segment stops the PDP at start even
+/// in a log of years; `verify` checks every record.
+fn check_boundaries(segments: &[Segment]) -> Result<(), AuditError> {
+    let mut before: Option<(String, record::LineHeader)> = None;
+    for seg in segments {
+        let Some(first) = edge_record(seg, Edge::First)? else {
+            continue;
+        };
+        if let Some((name, last)) = &before {
+            if first.seq != last.seq + 1 || first.prev != last.stored {
+                let problem = format!(
+                    "its first record {} does not follow record {} at the end of `{name}`: \
+                     records are missing or were altered (run `kafka-pdp audit verify`)",
+                    first.seq, last.seq
+                );
+                return Err(AuditError::corrupt(&seg.path, 0, problem));
+            }
+        }
+        let last = edge_record(seg, Edge::Last)?.unwrap_or(first);
+        before = Some((seg.name(), last));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    First,
+    Last,
+}
+
+/// The first or last complete record of `seg`, checked against its hash.
+fn edge_record(seg: &Segment, edge: Edge) -> Result<Option<record::LineHeader>, AuditError> {
+    const WINDOW: u64 = 64 * 1024;
+    let read = match edge {
+        Edge::First => read_head(&seg.path, WINDOW).map(|data| (data, 0)),
+        Edge::Last => read_tail(&seg.path, WINDOW),
+    };
+    let (mut data, mut base) = read.map_err(|e| AuditError::io("read", &seg.path, e))?;
+    let mut lines = complete_lines(&data, base);
+    if lines.is_empty() && data.len() as u64 == WINDOW {
+        // One record longer than the window: read the whole file.
+        data = seg.read()?;
+        base = 0;
+        lines = complete_lines(&data, base);
+    }
+    let found = match edge {
+        Edge::First => lines.first(),
+        Edge::Last => lines.last(),
+    };
+    let Some(&(offset, bytes)) = found else {
+        return Ok(None);
+    };
+    let bad = |problem: String| AuditError::corrupt(&seg.path, offset, problem);
+    let header = record::parse_header(bytes).map_err(bad)?;
+    if header.stored != header.computed {
+        return Err(bad(format!(
+            "record {} does not match its hash",
+            header.seq
+        )));
+    }
+    Ok(Some(header))
+}
+
+/// The complete lines of a window read at `base`, with their file offsets.
+/// A window that starts mid-file starts mid-line: its first piece is skipped.
+fn complete_lines(data: &[u8], base: u64) -> Vec<(u64, &[u8])> {
+    let skip = if base > 0 {
+        data.iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |p| p + 1)
+    } else {
+        0
+    };
+    segment::lines(&data[skip..])
+        .filter(|line| line.complete)
+        .map(|line| (base + (skip as u64) + line.offset, line.bytes))
+        .collect()
+}
+
+fn read_head(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    File::open(path)?.take(max).read_to_end(&mut data)?;
+    Ok(data)
+}
 
 /// Finds the newest record, checking the newest non-empty segment fully.
 fn scan_newest(dir: &Path) -> Result<Found, AuditError> {

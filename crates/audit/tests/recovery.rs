@@ -146,3 +146,33 @@ async fn an_empty_newest_segment_from_a_crash_during_rotation_is_used() {
     let after = verify_with_key(dir.path());
     assert!(after.is_intact(), "{:#?}", after.findings);
 }
+
+#[tokio::test]
+async fn a_missing_middle_segment_stops_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 20, 2048).await;
+    let files = segments(dir.path());
+    assert!(files.len() >= 4);
+    fs::remove_file(&files[1]).unwrap();
+
+    let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
+    let text = err.to_string();
+    assert!(text.contains("does not follow record"), "{text}");
+    assert!(
+        text.contains(files[2].file_name().unwrap().to_str().unwrap()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_segment_cut_at_a_line_end_stops_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 20, 2048).await;
+    let files = segments(dir.path());
+    let mut first = lines(&files[0]);
+    first.pop();
+    write_lines(&files[0], &first);
+
+    let err = AuditLog::open(config(dir.path())).expect_err("open must fail");
+    assert!(err.to_string().contains("does not follow record"), "{err}");
+}
