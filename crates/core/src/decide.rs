@@ -490,7 +490,7 @@ fn context(ctx: &RequestContext, now: SystemTime) -> Result<Context, String> {
     let pairs = [
         (
             "client_address".to_owned(),
-            RestrictedExpression::new_ip(ctx.client_address().to_string()),
+            extension_call(&EXTENSION_NAMES.ip, ctx.client_address().to_string()),
         ),
         ("listener".to_owned(), string(ctx.listener())),
         (
@@ -501,10 +501,41 @@ fn context(ctx: &RequestContext, now: SystemTime) -> Result<Context, String> {
         ("request_api".to_owned(), string(ctx.request_api())),
         (
             "now".to_owned(),
-            RestrictedExpression::new_datetime(cedar_datetime(now)),
+            extension_call(&EXTENSION_NAMES.datetime, cedar_datetime(now)),
         ),
     ];
     Context::from_pairs(pairs).map_err(|e| format!("cannot build the request context: {e}"))
+}
+
+/// The names of the extension constructors the context uses, parsed once:
+/// `RestrictedExpression::new_ip` parses the name `ip` with the full Cedar
+/// parser on every call, which was half of a decision's time.
+struct ExtensionNames {
+    ip: Option<cedar_policy_core::ast::Name>,
+    datetime: Option<cedar_policy_core::ast::Name>,
+}
+
+static EXTENSION_NAMES: std::sync::LazyLock<ExtensionNames> =
+    std::sync::LazyLock::new(|| ExtensionNames {
+        ip: cedar_policy_core::ast::Name::parse_unqualified_name("ip").ok(),
+        datetime: cedar_policy_core::ast::Name::parse_unqualified_name("datetime").ok(),
+    });
+
+/// `name(arg)` as a restricted expression. Without a parsed name (which
+/// cannot happen for these two), falls back to the string form that Cedar
+/// evaluates to an error, so policies reading the value fail closed.
+fn extension_call(
+    name: &Option<cedar_policy_core::ast::Name>,
+    arg: String,
+) -> RestrictedExpression {
+    use cedar_policy_core::ast::RestrictedExpr;
+    match name {
+        Some(name) => RestrictedExpression::from(RestrictedExpr::call_extension_fn(
+            name.clone(),
+            [RestrictedExpr::val(arg)],
+        )),
+        None => RestrictedExpression::new_string(arg),
+    }
 }
 
 /// `now` as a Cedar datetime, `YYYY-MM-DDThh:mm:ss.sssZ` (UTC). Times
