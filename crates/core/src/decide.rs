@@ -16,7 +16,9 @@ use cedar_policy::{
 use crate::entities::request_entities;
 use crate::index::{Bucket, ResourceScope, ANY};
 use crate::model::{Action, Operation, PatternType, RequestContext, ResourceType, CLUSTER_NAME};
-use crate::store::{PolicyInfo, PolicySnapshot};
+use crate::store::{
+    ContextFields, PolicyInfo, PolicySnapshot, ALL_CONTEXT_FIELDS, CONTEXT_FIELDS, NOW,
+};
 
 /// The answer for one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +105,6 @@ const ANY_NAME_PROBE: &str = "kafka-pdp-any-name";
 
 /// The per-request work shared by all actions of a request.
 struct Prepared<'s> {
-    context: Context,
     principal: EntityUid,
     principal_keys: Vec<u32>,
     principal_entity: Entity,
@@ -127,8 +128,13 @@ impl PolicySnapshot {
         actions: &[Action],
         now: SystemTime,
     ) -> Vec<Decision> {
-        let prepared = match self.prepare(ctx, now) {
-            Ok(prepared) => prepared,
+        let prepared = self.prepare(ctx);
+        let plans: Vec<Plan<'_>> = actions.iter().map(|a| self.plan(&prepared, a)).collect();
+        let fields = plans
+            .iter()
+            .fold(0, |acc, plan| acc | plan.context_fields());
+        let context = match context(ctx, now, fields) {
+            Ok(context) => context,
             Err(message) => {
                 return actions
                     .iter()
@@ -136,9 +142,10 @@ impl PolicySnapshot {
                     .collect()
             }
         };
-        actions
-            .iter()
-            .map(|action| self.decide_prepared(&prepared, action).0)
+        plans
+            .into_iter()
+            .zip(actions)
+            .map(|(plan, action)| self.run(&prepared, &context, action, plan))
             .collect()
     }
 
@@ -155,11 +162,10 @@ impl PolicySnapshot {
         if let Some(refusal) = refusal(action) {
             return refusal;
         }
-        let prepared = match self.prepare(ctx, now) {
-            Ok(prepared) => prepared,
-            Err(message) => return Decision::refused(message),
-        };
-        let request = match self.request(&prepared, action) {
+        let prepared = self.prepare(ctx);
+        let request = context(ctx, now, ALL_CONTEXT_FIELDS)
+            .and_then(|context| self.request(&prepared, &context, action));
+        let request = match request {
             Ok(request) => request,
             Err(message) => return Decision::refused(message),
         };
@@ -179,18 +185,24 @@ impl PolicySnapshot {
                 .collect(),
             None => Vec::new(),
         };
-        let (decision, considered, principal_parents) = match self.prepare(ctx, now) {
-            Ok(prepared) => {
-                let (decision, ids) = self.decide_prepared(&prepared, action);
-                let parents = prepared
-                    .principal_parents
-                    .iter()
-                    .map(|u| u.to_string())
-                    .collect();
-                (decision, ids, parents)
-            }
-            Err(message) => (Decision::refused(message), Vec::new(), Vec::new()),
+        let prepared = self.prepare(ctx);
+        let plan = self.plan(&prepared, action);
+        let considered: Vec<&str> = match &plan {
+            Plan::Refused(_) => Vec::new(),
+            Plan::Buckets(buckets) => buckets
+                .iter()
+                .flat_map(|b| b.ids.iter().map(String::as_str))
+                .collect(),
         };
+        let decision = match context(ctx, now, plan.context_fields()) {
+            Ok(context) => self.run(&prepared, &context, action, plan),
+            Err(message) => Decision::refused(message),
+        };
+        let principal_parents = prepared
+            .principal_parents
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
         let mut considered: Vec<PolicyInfo> = considered
             .iter()
             .filter_map(|id| self.policy(id).cloned())
@@ -337,20 +349,19 @@ impl PolicySnapshot {
         keys
     }
 
-    fn prepare(&self, ctx: &RequestContext, now: SystemTime) -> Result<Prepared<'_>, String> {
+    fn prepare(&self, ctx: &RequestContext) -> Prepared<'_> {
         let principal_entity = self.model.principal_entity(ctx.principal());
         let principal_parents = self
             .model
             .principals
             .get(ctx.principal().entity_id())
             .map_or(&[][..], |b| &b.ancestors[..]);
-        Ok(Prepared {
-            context: context(ctx, now)?,
+        Prepared {
             principal: principal_entity.uid(),
             principal_entity,
             principal_keys: self.principal_keys(ctx),
             principal_parents,
-        })
+        }
     }
 
     /// The entity store of one action: the principal, the resource and the
@@ -366,7 +377,12 @@ impl PolicySnapshot {
         request_entities(entities)
     }
 
-    fn request(&self, prepared: &Prepared<'_>, action: &Action) -> Result<Request, String> {
+    fn request(
+        &self,
+        prepared: &Prepared<'_>,
+        context: &Context,
+        action: &Action,
+    ) -> Result<Request, String> {
         let resource = self
             .model
             .resource_uid(action.resource_type(), action.resource_name());
@@ -374,43 +390,72 @@ impl PolicySnapshot {
             prepared.principal.clone(),
             self.model.action_uid(action.operation()).clone(),
             resource,
-            prepared.context.clone(),
+            context.clone(),
             None,
         )
         .map_err(|e| format!("cannot build the request: {e}"))
     }
 
-    /// The indexed decision and the ids of the policies considered.
-    fn decide_prepared(&self, prepared: &Prepared<'_>, action: &Action) -> (Decision, Vec<String>) {
+    /// What deciding `action` takes: a refusal, or the buckets to evaluate.
+    fn plan<'a>(&'a self, prepared: &Prepared<'_>, action: &Action) -> Plan<'a> {
         if let Some(refusal) = refusal(action) {
-            return (refusal, Vec::new());
+            return Plan::Refused(refusal);
         }
-        let request = match self.request(prepared, action) {
-            Ok(request) => request,
-            Err(message) => return (Decision::refused(message), Vec::new()),
-        };
         let resource = self
             .model
             .resource_uid(action.resource_type(), action.resource_name());
         let resource_keys = self.resource_keys(&resource, action);
+        Plan::Buckets(self.index.candidates(
+            &prepared.principal_keys,
+            &resource_keys,
+            action.operation(),
+        ))
+    }
+
+    /// The indexed decision of a planned action. `context` holds at least
+    /// the fields the plan's buckets read.
+    fn run(
+        &self,
+        prepared: &Prepared<'_>,
+        context: &Context,
+        action: &Action,
+        plan: Plan<'_>,
+    ) -> Decision {
+        let buckets = match plan {
+            Plan::Refused(refusal) => return refusal,
+            // No policy can apply: the default DENY, without building a
+            // Cedar request at all.
+            Plan::Buckets(buckets) if buckets.is_empty() => return Merged::default().finish(true),
+            Plan::Buckets(buckets) => buckets,
+        };
+        let request = match self.request(prepared, context, action) {
+            Ok(request) => request,
+            Err(message) => return Decision::refused(message),
+        };
         let entities = self.entities(prepared, action);
         let mut merged = Merged::default();
         let mut reads_now = false;
-        let mut considered = Vec::new();
-        let buckets =
-            self.index
-                .candidates(&prepared.principal_keys, &resource_keys, action.operation());
         for bucket in buckets {
-            reads_now |= bucket.reads_now;
-            considered.extend(bucket.ids.iter().cloned());
-            evaluate(&mut merged, bucket, &request, &entities);
+            reads_now |= bucket.context_fields & NOW != 0;
+            merged.add(&bucket.policies, &request, &entities);
         }
-        (merged.finish(!reads_now), considered)
+        merged.finish(!reads_now)
     }
 }
 
-fn evaluate(merged: &mut Merged, bucket: &Bucket, request: &Request, entities: &Entities) {
-    merged.add(&bucket.policies, request, entities);
+/// What deciding one action takes.
+enum Plan<'a> {
+    Refused(Decision),
+    Buckets(Vec<&'a Bucket>),
+}
+
+impl Plan<'_> {
+    fn context_fields(&self) -> ContextFields {
+        match self {
+            Plan::Refused(_) => 0,
+            Plan::Buckets(buckets) => buckets.iter().fold(0, |acc, b| acc | b.context_fields),
+        }
+    }
 }
 
 /// A DENY for an action the PDP does not decide, if it is one.
@@ -483,27 +528,36 @@ fn eval_error(error: &cedar_policy::AuthorizationError) -> EvalError {
     }
 }
 
-/// The request context record. Built from checked values, so Cedar cannot
-/// reject it; an error is reported (and the request denied) all the same.
-fn context(ctx: &RequestContext, now: SystemTime) -> Result<Context, String> {
+/// The request context record with the fields in `fields` (a policy that
+/// reads no field does not pay for building it; one that reads a field gets
+/// it). Built from checked values, so Cedar cannot reject it; an error is
+/// reported (and the request denied) all the same.
+fn context(
+    ctx: &RequestContext,
+    now: SystemTime,
+    fields: ContextFields,
+) -> Result<Context, String> {
+    if fields == 0 {
+        return Ok(Context::empty());
+    }
     let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-    let pairs = [
-        (
-            "client_address".to_owned(),
-            extension_call(&EXTENSION_NAMES.ip, ctx.client_address().to_string()),
-        ),
-        ("listener".to_owned(), string(ctx.listener())),
-        (
-            "security_protocol".to_owned(),
-            string(ctx.security_protocol()),
-        ),
-        ("client_id".to_owned(), string(ctx.client_id())),
-        ("request_api".to_owned(), string(ctx.request_api())),
-        (
-            "now".to_owned(),
-            extension_call(&EXTENSION_NAMES.datetime, cedar_datetime(now)),
-        ),
-    ];
+    let mut pairs = Vec::with_capacity(CONTEXT_FIELDS.len());
+    for (bit, name) in CONTEXT_FIELDS.iter().enumerate() {
+        if fields & (1 << bit) == 0 {
+            continue;
+        }
+        let value = match *name {
+            "client_address" => {
+                extension_call(&EXTENSION_NAMES.ip, ctx.client_address().to_string())
+            }
+            "listener" => string(ctx.listener()),
+            "security_protocol" => string(ctx.security_protocol()),
+            "client_id" => string(ctx.client_id()),
+            "request_api" => string(ctx.request_api()),
+            _ => extension_call(&EXTENSION_NAMES.datetime, cedar_datetime(now)),
+        };
+        pairs.push(((*name).to_owned(), value));
+    }
     Context::from_pairs(pairs).map_err(|e| format!("cannot build the request context: {e}"))
 }
 

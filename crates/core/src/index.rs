@@ -25,7 +25,7 @@
 //! uniting those sets gives the whole set's decision, reasons and errors.
 //! `tests/index_equivalence.rs` checks this on generated sets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use cedar_policy::{
     ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
@@ -33,6 +33,7 @@ use cedar_policy::{
 
 use crate::entities::EntityModel;
 use crate::model::Operation;
+use crate::store::{context_fields, ContextFields};
 
 /// The key of a scope that names no entity.
 pub(crate) const ANY: u32 = 0;
@@ -43,8 +44,9 @@ const ALL_OPERATIONS: u16 = (1 << Operation::ALL.len()) - 1;
 pub(crate) struct Bucket {
     /// Bit set over [`Operation::index`].
     pub(crate) operations: u16,
-    /// Whether a policy of the bucket reads `context.now`.
-    pub(crate) reads_now: bool,
+    /// The context fields the bucket's policies read: a request builds
+    /// only the fields its candidate buckets read.
+    pub(crate) context_fields: ContextFields,
     pub(crate) policies: PolicySet,
     /// The ids of `policies`, for explanations.
     pub(crate) ids: Vec<String>,
@@ -140,13 +142,8 @@ fn position(model: &EntityModel, uid: &EntityUid) -> Option<usize> {
 }
 
 impl Index {
-    /// Buckets every policy of `policies`. `reads_now` holds the ids of the
-    /// policies that read `context.now`.
-    pub(crate) fn build(
-        policies: &PolicySet,
-        model: &EntityModel,
-        reads_now: &HashSet<&str>,
-    ) -> Index {
+    /// Buckets every policy of `policies`.
+    pub(crate) fn build(policies: &PolicySet, model: &EntityModel) -> Index {
         let mut keys: HashMap<EntityUid, u32> = HashMap::new();
         let mut key_of = |uid: Option<EntityUid>| match uid {
             None => ANY,
@@ -188,7 +185,7 @@ impl Index {
             .map(|(key, by_ops)| {
                 let buckets = by_ops
                     .into_iter()
-                    .map(|(ops, members)| bucket(policies, ops, &members, reads_now))
+                    .map(|(ops, members)| bucket(policies, ops, &members))
                     .collect();
                 (key, buckets)
             })
@@ -204,19 +201,23 @@ impl Index {
     /// The buckets that can apply to a request whose principal has
     /// `principal_keys` and resource `resource_keys` (both including
     /// [`ANY`]), for operation `op`.
-    pub(crate) fn candidates<'a>(
-        &'a self,
-        principal_keys: &'a [u32],
-        resource_keys: &'a [u32],
+    pub(crate) fn candidates(
+        &self,
+        principal_keys: &[u32],
+        resource_keys: &[u32],
         op: Operation,
-    ) -> impl Iterator<Item = &'a Bucket> + 'a {
+    ) -> Vec<&Bucket> {
         let bit = 1u16 << op.index();
-        principal_keys
-            .iter()
-            .flat_map(move |&p| resource_keys.iter().map(move |&r| (p, r)))
-            .filter_map(move |key| self.buckets.get(&key))
-            .flatten()
-            .filter(move |bucket| bucket.operations & bit != 0)
+        let mut found = Vec::new();
+        for &p in principal_keys {
+            for &r in resource_keys {
+                let Some(buckets) = self.buckets.get(&(p, r)) else {
+                    continue;
+                };
+                found.extend(buckets.iter().filter(|b| b.operations & bit != 0));
+            }
+        }
+        found
     }
 
     /// The key of a uid named in some scope.
@@ -233,15 +234,12 @@ impl Index {
 
 /// A bucket's own policy set: static policies as they are, linked policies
 /// re-linked from their template.
-fn bucket(
-    all: &PolicySet,
-    operations: u16,
-    members: &[&Policy],
-    reads_now: &HashSet<&str>,
-) -> Bucket {
+fn bucket(all: &PolicySet, operations: u16, members: &[&Policy]) -> Bucket {
     let mut policies = PolicySet::new();
     let mut ids = Vec::with_capacity(members.len());
+    let mut fields = 0;
     for policy in members {
+        fields |= context_fields(policy);
         ids.push(policy.id().to_string());
         // Errors cannot happen here: ids are unique in `all` and links were
         // made against the same templates. A policy that failed to copy
@@ -264,8 +262,73 @@ fn bucket(
     }
     Bucket {
         operations,
-        reads_now: ids.iter().any(|id| reads_now.contains(id.as_str())),
+        context_fields: fields,
         policies,
         ids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Principal;
+    use crate::store::{PolicySnapshot, SourceFile};
+
+    const SCHEMA: &str = include_str!("../../../policies/schema.cedarschema");
+
+    fn snapshot(policies: &str) -> PolicySnapshot {
+        let bindings = r#"[
+          {"uid": {"type": "Kafka::Role", "id": "r"}, "attrs": {}, "parents": []},
+          {"uid": {"type": "Kafka::Principal", "id": "User:a"},
+           "attrs": {"principal_type": "User", "name": "a"},
+           "parents": [{"type": "Kafka::Role", "id": "r"}]}
+        ]"#;
+        PolicySnapshot::from_sources(vec![
+            SourceFile::new("schema.cedarschema", SCHEMA),
+            SourceFile::new("p.cedar", policies),
+            SourceFile::new("bindings.entities.json", bindings),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn policies_are_bucketed_by_scope_and_operations() {
+        let s = snapshot(
+            r#"
+            @id("a") permit (principal in Kafka::Role::"r", action in [Kafka::Action::"Read"],
+                             resource in Kafka::TopicPrefix::"x.");
+            @id("b") permit (principal in Kafka::Role::"r", action == Kafka::Action::"Write",
+                             resource in Kafka::TopicPrefix::"x.");
+            @id("c") forbid (principal, action, resource is Kafka::Topic);
+            @id("d") permit (principal == Kafka::Principal::"User:z", action, resource);
+            "#,
+        );
+        // a and b share a key but not their operations; c and d have their own keys.
+        assert_eq!(s.index.bucket_count(), 4);
+        let role = s.index.key(&"Kafka::Role::\"r\"".parse().unwrap()).unwrap();
+        let prefix = s
+            .index
+            .key(&"Kafka::TopicPrefix::\"x.\"".parse().unwrap())
+            .unwrap();
+        let ids = |op| -> Vec<String> {
+            s.index
+                .candidates(&[role, ANY], &[prefix, ANY], op)
+                .iter()
+                .flat_map(|b| b.ids.clone())
+                .collect()
+        };
+        // Read implies Describe: `a` covers both; `b` only Write.
+        assert_eq!(ids(Operation::Read), ["a", "c"]);
+        assert_eq!(ids(Operation::Describe), ["a", "c"]);
+        assert_eq!(ids(Operation::Write), ["b", "c"]);
+        assert_eq!(ids(Operation::Delete), ["c"]);
+    }
+
+    #[test]
+    fn bound_principals_know_their_keys() {
+        let s = snapshot(r#"@id("a") permit (principal in Kafka::Role::"r", action, resource);"#);
+        let a: Principal = "User:a".parse().unwrap();
+        let bound = &s.model.principals[a.entity_id()];
+        assert_eq!(bound.keys.len(), 1, "only the role is named by a policy");
     }
 }

@@ -283,16 +283,11 @@ fn build(mut sources: Vec<SourceFile>, dir: Option<&str>) -> Result<PolicySnapsh
                 message,
             }],
         })?;
-    let reads_now: HashSet<&str> = infos
-        .iter()
-        .filter(|i| i.reads_now)
-        .map(|i| i.id.as_str())
-        .collect();
-    let index = Index::build(&policies, &model, &reads_now);
+    let index = Index::build(&policies, &model);
     model.attach_keys(&index);
     Ok(PolicySnapshot {
         version,
-        any_reads_now: !reads_now.is_empty(),
+        any_reads_now: infos.iter().any(|i| i.reads_now),
         policies,
         infos,
         info_by_id,
@@ -758,7 +753,7 @@ fn policy_infos(
                 Effect::Permit => PolicyEffect::Permit,
                 Effect::Forbid => PolicyEffect::Forbid,
             };
-            let reads_now = reads_now(policy);
+            let reads_now = context_fields(policy) & NOW != 0;
             match links_by_id.get(id.as_str()) {
                 Some(link) => {
                     let template = policies.template(&PolicyId::new(&link.template_id));
@@ -802,37 +797,60 @@ fn place(files: &Files<'_>, file: usize, offset: usize) -> String {
     format!("{}:{line}:{column}", files.shown(file))
 }
 
-/// Whether a policy reads `context.now` (or `context` as a whole, which
-/// includes it). Conservative: any doubt counts as reading it.
-pub(crate) fn reads_now(policy: &Policy) -> bool {
+/// The context fields, as a bit set over [`CONTEXT_FIELDS`].
+pub(crate) type ContextFields = u8;
+
+/// The fields of the schema's `RequestContext`, in bit order.
+pub(crate) const CONTEXT_FIELDS: [&str; 6] = [
+    "client_address",
+    "listener",
+    "security_protocol",
+    "client_id",
+    "request_api",
+    "now",
+];
+
+/// Every context field.
+pub(crate) const ALL_CONTEXT_FIELDS: ContextFields = (1 << CONTEXT_FIELDS.len()) - 1;
+
+/// The bit of `now`.
+pub(crate) const NOW: ContextFields = 1 << 5;
+
+/// The context fields a policy reads. Conservative: `context` used as a
+/// whole, an unknown field or a policy that cannot be inspected reads all.
+pub(crate) fn context_fields(policy: &Policy) -> ContextFields {
     match policy.to_json() {
-        Ok(json) => json_reads_now(&json),
-        Err(_) => true,
+        Ok(json) => json_context_fields(&json),
+        Err(_) => ALL_CONTEXT_FIELDS,
     }
 }
 
-/// Walks a policy's JSON form: `context` may appear only as the object of
-/// an attribute access (`.` or `has`) of an attribute other than `now`.
-fn json_reads_now(value: &serde_json::Value) -> bool {
+/// Walks a policy's JSON form: `context` may appear as the object of an
+/// attribute access (`.` or `has`), which reads that field; anywhere else
+/// it reads every field.
+fn json_context_fields(value: &serde_json::Value) -> ContextFields {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
             for op in [".", "has"] {
                 if let Some(Value::Object(access)) = map.get(op) {
-                    let on_context =
-                        access.get("left") == Some(&serde_json::json!({"Var": "context"}));
-                    if on_context {
-                        return access.get("attr").and_then(Value::as_str) == Some("now");
+                    let context = serde_json::json!({"Var": "context"});
+                    if access.get("left") == Some(&context) {
+                        let attr = access.get("attr").and_then(Value::as_str);
+                        return match CONTEXT_FIELDS.iter().position(|f| Some(*f) == attr) {
+                            Some(i) => 1 << i,
+                            None => ALL_CONTEXT_FIELDS,
+                        };
                     }
                 }
             }
             if map.get("Var").and_then(Value::as_str) == Some("context") {
-                return true;
+                return ALL_CONTEXT_FIELDS;
             }
-            map.values().any(json_reads_now)
+            map.values().fold(0, |acc, v| acc | json_context_fields(v))
         }
-        Value::Array(items) => items.iter().any(json_reads_now),
-        _ => false,
+        Value::Array(items) => items.iter().fold(0, |acc, v| acc | json_context_fields(v)),
+        _ => 0,
     }
 }
 
@@ -847,6 +865,7 @@ mod tests {
     #[test]
     fn reading_now_is_found_in_conditions() {
         let schema = "permit(principal, action, resource)";
+        let reads_now = |p: &Policy| context_fields(p) & NOW != 0;
         assert!(!reads_now(&policy(&format!("{schema};"))));
         assert!(!reads_now(&policy(&format!(
             "{schema} when {{ context.listener == \"x\" }};"
