@@ -20,7 +20,10 @@ use kafka_pdp_server::{
 
 use super::{client_runtime, TlsArgs, EXIT_DENY, EXIT_OK};
 
-/// Decide one request: ALLOW exits 0, DENY exits 3.
+/// Decide one request, locally or on a server.
+///
+/// ALLOW exits 0, DENY exits 3. Both ways use the server's own decision path,
+/// so a local check says what a server with the same policies would say.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

@@ -4,9 +4,11 @@ use std::process::ExitCode;
 
 use super::check::{self, list, RequestArgs, SourceArgs};
 
-/// Decide one request and show why: the policies considered, with source
-/// and text, and the principal's and resource's ancestors. Exits like
-/// `check`: ALLOW 0, DENY 3.
+/// Decide one request and show why.
+///
+/// Prints the decision, the policies considered with source and text, and
+/// the principal's and resource's ancestors. Exits like `check`: ALLOW 0,
+/// DENY 3.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

@@ -9,8 +9,10 @@ use kafka_pdp_server::proto::{
 
 use super::{client_runtime, unix_ms, ServerArgs, EXIT_ERROR, EXIT_OK};
 
-/// Reload the server's policy directory now; exit 1 if the new set is rejected
-/// (the server keeps serving the last good set).
+/// Reload a server's policy directory now.
+///
+/// Exits 1 if the new set is rejected; the server keeps serving the last
+/// good set.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

@@ -18,7 +18,10 @@ pub const EMBEDDED: kafka_pdp_server::EmbeddedPolicies =
 /// Serve authorization decisions over gRPC.
 ///
 /// Prints `listening on <ip:port>` to stdout once the socket is bound (the
-/// real port when `--listen` asks for port 0); logs go to stderr.
+/// real port when `--listen` asks for port 0); logs go to stderr, filtered by
+/// `RUST_LOG` (default `info`: DENY decisions at info, ALLOW at debug).
+/// SIGHUP reloads the policy directory; SIGTERM and Ctrl-C stop the server
+/// after open calls finish (at most 5 s).
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

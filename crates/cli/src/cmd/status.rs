@@ -10,7 +10,10 @@ use kafka_pdp_server::{
 
 use super::{client_runtime, unix_ms, ServerArgs, EXIT_OK};
 
-/// Show the active policy version of a server and the outcome of its last reload.
+/// Show a server's active policy version and its last reload.
+///
+/// Also prints the server's counters: decisions, cache hits and fail-closed
+/// denials by reason.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

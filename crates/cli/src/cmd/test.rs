@@ -6,10 +6,12 @@ use kafka_pdp_core::testing;
 
 use super::{EXIT_ERROR, EXIT_OK};
 
-/// Run the policy test cases of `DIR/tests/*.json` against the policies of
-/// `DIR`. Prints one line per case (`ok` or `FAIL` with the reason), then
-/// `N passed, N failed`. Exits 0 when every case passed, 1 on any failure,
-/// on no cases at all, or on an invalid policy set.
+/// Run the policy test cases kept next to the policies.
+///
+/// Runs `DIR/tests/*.json` against the policies of `DIR`. Prints one line per
+/// case (`ok` or `FAIL` with the reason), then `N passed, N failed`. Exits 0
+/// when every case passed, 1 on any failure, on no cases at all, or on an
+/// invalid policy set.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {

@@ -6,9 +6,11 @@ use kafka_pdp_core::PolicySnapshot;
 
 use super::{EXIT_ERROR, EXIT_OK};
 
-/// Validate a policy directory: schema, policies (strict mode), bindings and
-/// links. Prints every problem as `file:line:column: message` and exits 1 if
-/// there is any; exits 0 for a valid set.
+/// Validate a policy directory as the server would load it.
+///
+/// Checks the schema, the policies (strict mode), the bindings and the links.
+/// Prints every problem as `file:line:column: message` and exits 1 if there is
+/// any; exits 0 for a valid set.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {
