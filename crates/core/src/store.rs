@@ -8,7 +8,7 @@
 //! policy ids. Every problem is reported, each with its file, line and
 //! column; a directory with any problem never becomes a snapshot.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
@@ -220,6 +220,9 @@ struct Origin {
 struct Files<'a> {
     shown: Vec<String>,
     sources: Vec<&'a SourceFile>,
+    /// Byte offsets where each file's lines start, to place many policies
+    /// without rescanning a file for each.
+    line_starts: Vec<Vec<usize>>,
 }
 
 impl Files<'_> {
@@ -244,6 +247,14 @@ fn build(mut sources: Vec<SourceFile>, dir: Option<&str>) -> Result<PolicySnapsh
             })
             .collect(),
         sources: sources.iter().collect(),
+        line_starts: sources
+            .iter()
+            .map(|s| {
+                std::iter::once(0)
+                    .chain(s.text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect()
+            })
+            .collect(),
     };
     let version = content_version(&files.sources);
     let mut problems = Problems::default();
@@ -388,9 +399,9 @@ fn load_policies(
                 continue;
             }
         };
-        let mut claimed = HashSet::new();
         for template in parsed.templates() {
-            let offset = locate(&source.text, &template.to_cedar(), &mut claimed);
+            let ast: &cedar_policy_core::ast::Template = template.as_ref();
+            let offset = ast.loc().map_or(0, |loc| loc.start());
             let Some(id) = policy_id(
                 files,
                 i,
@@ -406,8 +417,8 @@ fn load_policies(
             }
         }
         for policy in parsed.policies() {
-            let text = policy.to_cedar().unwrap_or_default();
-            let offset = locate(&source.text, &text, &mut claimed);
+            let ast: &cedar_policy_core::ast::Policy = policy.as_ref();
+            let offset = ast.loc().map_or(0, |loc| loc.start());
             let Some(id) = policy_id(files, i, offset, policy.annotation(ID_ANNOTATION), problems)
             else {
                 continue;
@@ -421,24 +432,18 @@ fn load_policies(
     (all, origins)
 }
 
-/// The byte offset of a policy's text in its file. Identical texts are
-/// told apart by taking the first occurrence not yet claimed.
-fn locate(file_text: &str, policy_text: &str, claimed: &mut HashSet<usize>) -> usize {
-    if policy_text.is_empty() {
-        return 0;
-    }
-    let mut from = 0;
-    while let Some(found) = file_text[from..].find(policy_text) {
-        let at = from + found;
-        if claimed.insert(at) {
-            return at;
+/// The byte offset of the next occurrence of `needle` at or after
+/// `cursor`, which moves past it. Entries of a JSON array are found in
+/// order this way, in one pass over the file.
+fn locate(text: &str, needle: &str, cursor: &mut usize) -> usize {
+    match text.get(*cursor..).and_then(|rest| rest.find(needle)) {
+        Some(found) => {
+            let at = *cursor + found;
+            *cursor = at + needle.len();
+            at
         }
-        from = at + 1;
-        while !file_text.is_char_boundary(from) {
-            from += 1;
-        }
+        None => 0,
     }
-    0
 }
 
 fn policy_id(
@@ -528,10 +533,10 @@ fn load_links(files: &Files<'_>, policies: &mut PolicySet, problems: &mut Proble
         }
     };
     let mut links = Vec::new();
-    let mut claimed = HashSet::new();
+    let mut cursor = 0;
     for entry in entries {
         let quoted = serde_json::to_string(&entry.link_id).unwrap_or_default();
-        let offset = locate(text, &quoted, &mut claimed);
+        let offset = locate(text, &quoted, &mut cursor);
         match link_one(policies, &entry) {
             Ok(args) => links.push(Link {
                 link_id: entry.link_id,
@@ -624,9 +629,9 @@ fn load_bindings(files: &Files<'_>, schema: &Schema, problems: &mut Problems) ->
     // Each entity is checked alone, so that every bad one is reported at its
     // own place.
     let before = problems.0.len();
-    let mut claimed = HashSet::new();
+    let mut cursor = 0;
     for item in items {
-        let offset = entity_offset(text, item, &mut claimed);
+        let offset = entity_offset(text, &mut cursor);
         let single = serde_json::Value::Array(vec![item.clone()]);
         if let Err(e) = Entities::from_json_value(single, Some(schema)) {
             problems.at(
@@ -658,21 +663,10 @@ fn load_bindings(files: &Files<'_>, schema: &Schema, problems: &mut Problems) ->
     }
 }
 
-/// Where an entity of the bindings starts: the first unclaimed occurrence of
-/// its quoted id.
-fn entity_offset(text: &str, item: &serde_json::Value, claimed: &mut HashSet<usize>) -> usize {
-    let id = item
-        .pointer("/uid/id")
-        .or_else(|| item.pointer("/uid/__entity/id"))
-        .and_then(|v| v.as_str());
-    match id {
-        Some(id) => locate(
-            text,
-            &serde_json::to_string(id).unwrap_or_default(),
-            claimed,
-        ),
-        None => 0,
-    }
+/// Where an entity of the bindings starts: the next `"uid"` key (parents
+/// are written without one, so the n-th key is the n-th entity's).
+fn entity_offset(text: &str, cursor: &mut usize) -> usize {
+    locate(text, "\"uid\"", cursor)
 }
 
 /// A principal's id is `type:name`; its attributes must say the same, or a
@@ -793,7 +787,10 @@ fn policy_infos(
 }
 
 fn place(files: &Files<'_>, file: usize, offset: usize) -> String {
-    let (line, column) = line_column(&files.sources[file].text, offset);
+    let starts = &files.line_starts[file];
+    let line = starts.partition_point(|&start| start <= offset).max(1);
+    let text = &files.sources[file].text;
+    let (_, column) = line_column(&text[starts[line - 1]..], offset - starts[line - 1]);
     format!("{}:{line}:{column}", files.shown(file))
 }
 
@@ -817,40 +814,42 @@ pub(crate) const ALL_CONTEXT_FIELDS: ContextFields = (1 << CONTEXT_FIELDS.len())
 pub(crate) const NOW: ContextFields = 1 << 5;
 
 /// The context fields a policy reads. Conservative: `context` used as a
-/// whole, an unknown field or a policy that cannot be inspected reads all.
+/// whole (not as `context.field` or `context has field`) or an unknown
+/// field reads all.
 pub(crate) fn context_fields(policy: &Policy) -> ContextFields {
-    match policy.to_json() {
-        Ok(json) => json_context_fields(&json),
-        Err(_) => ALL_CONTEXT_FIELDS,
-    }
-}
-
-/// Walks a policy's JSON form: `context` may appear as the object of an
-/// attribute access (`.` or `has`), which reads that field; anywhere else
-/// it reads every field.
-fn json_context_fields(value: &serde_json::Value) -> ContextFields {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            for op in [".", "has"] {
-                if let Some(Value::Object(access)) = map.get(op) {
-                    let context = serde_json::json!({"Var": "context"});
-                    if access.get("left") == Some(&context) {
-                        let attr = access.get("attr").and_then(Value::as_str);
-                        return match CONTEXT_FIELDS.iter().position(|f| Some(*f) == attr) {
-                            Some(i) => 1 << i,
-                            None => ALL_CONTEXT_FIELDS,
-                        };
-                    }
-                }
+    use cedar_policy_core::ast::{Expr, ExprKind, Var};
+    let is_context = |e: &Expr| matches!(e.expr_kind(), ExprKind::Var(Var::Context));
+    let bit = |attr: &str| match CONTEXT_FIELDS.iter().position(|f| *f == attr) {
+        Some(i) => 1 << i,
+        None => ALL_CONTEXT_FIELDS,
+    };
+    let ast: &cedar_policy_core::ast::Policy = policy.as_ref();
+    let Some(body) = ast.non_scope_constraints() else {
+        return 0;
+    };
+    let (mut fields, mut uses, mut accesses) = (0, 0usize, 0usize);
+    for e in body.subexpressions() {
+        match e.expr_kind() {
+            ExprKind::Var(Var::Context) => uses += 1,
+            ExprKind::GetAttr { expr, attr } | ExprKind::HasAttr { expr, attr }
+                if is_context(expr) =>
+            {
+                accesses += 1;
+                fields |= bit(attr);
             }
-            if map.get("Var").and_then(Value::as_str) == Some("context") {
-                return ALL_CONTEXT_FIELDS;
+            ExprKind::ExtHasAttr { expr, attrs } if is_context(expr) => {
+                accesses += 1;
+                fields |= bit(attrs.first());
             }
-            map.values().fold(0, |acc, v| acc | json_context_fields(v))
+            _ => {}
         }
-        Value::Array(items) => items.iter().fold(0, |acc, v| acc | json_context_fields(v)),
-        _ => 0,
+    }
+    // Every `context` that is not the object of a field access is used
+    // whole.
+    if uses > accesses {
+        ALL_CONTEXT_FIELDS
+    } else {
+        fields
     }
 }
 
@@ -882,12 +881,13 @@ mod tests {
     }
 
     #[test]
-    fn policy_text_is_located_once_per_occurrence() {
-        let mut claimed = HashSet::new();
+    fn entries_are_located_in_order() {
+        let mut cursor = 0;
         let text = "a; a; b;";
-        assert_eq!(locate(text, "a;", &mut claimed), 0);
-        assert_eq!(locate(text, "a;", &mut claimed), 3);
-        assert_eq!(locate(text, "b;", &mut claimed), 6);
+        assert_eq!(locate(text, "a;", &mut cursor), 0);
+        assert_eq!(locate(text, "a;", &mut cursor), 3);
+        assert_eq!(locate(text, "b;", &mut cursor), 6);
+        assert_eq!(locate(text, "a;", &mut cursor), 0);
     }
 
     #[test]
