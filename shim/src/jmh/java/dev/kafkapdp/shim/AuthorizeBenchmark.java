@@ -19,6 +19,7 @@ import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -65,15 +66,20 @@ public class AuthorizeBenchmark {
         }
     }
 
-    /** Kafka's StandardAuthorizer loaded with the workload's ACLs. */
+    /**
+     * Kafka's StandardAuthorizer loaded with the ACLs of a workload of {@code standardResources} resources: Kafka's
+     * own benchmark size (10,000), and the PDP's size when that differs ({@link BenchMain} passes both).
+     */
     @State(Scope.Benchmark)
     public static class Standard {
+        @Param({"10000"})
+        public int standardResources;
         Workload workload;
         StandardAuthorizer authorizer;
 
         @Setup(Level.Trial)
         public void setup() {
-            workload = Workload.fromSystemProperties();
+            workload = new Workload(standardResources);
             authorizer = loadStandardAuthorizer(workload.acls);
         }
 

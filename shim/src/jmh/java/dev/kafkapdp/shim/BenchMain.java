@@ -35,11 +35,15 @@ import org.openjdk.jmh.runner.options.TimeValue;
  *   comparison would be meaningless);</li>
  *   <li>runs {@link AuthorizeBenchmark} through JMH's API and prints the table.</li>
  * </ol>
- * System properties: {@code pdp.binary} (required), {@code bench.resources} (default 10000), {@code bench.quick}
+ * System properties: {@code pdp.binary} (required), {@code bench.resources} (the PDP workload, default 10000;
+ * Kafka's StandardAuthorizer is always measured at 10,000 too), {@code bench.quick}
  * (short iterations while developing), {@code bench.include} (a regex of benchmark methods, for development; the
  * reported figures come from a run of all four).
  */
 public final class BenchMain {
+
+    /** The resource count of Kafka's own AuthorizerBenchmark that this run compares with. */
+    private static final int KAFKA_BENCHMARK_RESOURCES = 10_000;
 
     private BenchMain() {
     }
@@ -63,11 +67,12 @@ public final class BenchMain {
                 .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
                 .forks(1)
                 .threads(1)
-                .warmupIterations(quick ? 1 : 3)
+                .warmupIterations(quick ? 1 : 4)
                 .warmupTime(TimeValue.seconds(quick ? 1 : 2))
-                .measurementIterations(quick ? 2 : 5)
+                .measurementIterations(quick ? 2 : 8)
                 .measurementTime(TimeValue.seconds(quick ? 1 : 2))
                 .jvmArgsAppend("-Dpdp.address=" + pdp.address(), "-Dbench.resources=" + workload.resources)
+                .param("standardResources", standardSizes(workload.resources))
                 .build();
             Collection<RunResult> results = new Runner(options).run();
             System.out.println();
@@ -76,6 +81,12 @@ public final class BenchMain {
                 workload.acls.size(), Workload.SAMPLES, binary);
             printTable(results);
         }
+    }
+
+    /** Kafka's benchmark size, and the PDP workload's size too when it differs. */
+    private static String[] standardSizes(int pdpResources) {
+        return pdpResources == KAFKA_BENCHMARK_RESOURCES ? new String[] {Integer.toString(pdpResources)}
+            : new String[] {Integer.toString(pdpResources), Integer.toString(KAFKA_BENCHMARK_RESOURCES)};
     }
 
     private static void checkEquivalence(Workload workload, String address) throws Exception {
@@ -156,15 +167,20 @@ public final class BenchMain {
         Map<String, Result<?>> byName = new TreeMap<>();
         for (RunResult run : results) {
             String name = run.getParams().getBenchmark();
-            byName.put(name.substring(name.lastIndexOf('.') + 1), run.getPrimaryResult());
+            String row = name.substring(name.lastIndexOf('.') + 1);
+            String size = run.getParams().getParam("standardResources");
+            if (row.startsWith("kafka") && size != null) {
+                row += String.format(Locale.ROOT, " (%,d resources)", Integer.parseInt(size));
+            }
+            byName.put(row, run.getPrimaryResult());
         }
-        Result<?> baseline = byName.get("baselineConcurrentHashMapGet");
-        double baselineNs = nanos(baseline);
-        System.out.println();
+        double baselineNs = nanos(byName.get("baselineConcurrentHashMapGet"));
         System.out.println("| benchmark | ns per decision (mean) | ratio to bare ConcurrentHashMap.get | p50 | p99 |");
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
-        for (String name : List.of("baselineConcurrentHashMapGet", "pdpAuthorizerCached", "kafkaStandardAuthorizer",
-            "pdpAuthorizerUncached")) {
+        List<String> order = new ArrayList<>(List.of("baselineConcurrentHashMapGet", "pdpAuthorizerCached"));
+        byName.keySet().stream().filter(name -> name.startsWith("kafka")).forEach(order::add);
+        order.add("pdpAuthorizerUncached");
+        for (String name : order) {
             Result<?> result = byName.get(name);
             if (result == null) {
                 continue;

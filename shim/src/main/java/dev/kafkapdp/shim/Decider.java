@@ -155,7 +155,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
 
     /**
      * Decides every action of one request. A single action found in the cache (the steady state of Fetch and
-     * Produce) takes a fast path that allocates only its key; everything else goes through {@link #decideAll}.
+     * Produce) takes a fast path that allocates nothing; everything else goes through {@link #decideAll}.
      */
     List<AuthorizationResult> authorize(AuthorizableRequestContext ctx, List<Action> actions) {
         if (actions.size() == 1) {
@@ -173,7 +173,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             if (config.isSuperUser(ctx.principal())) {
                 return null;
             }
-            DecisionCache.Entry hit = cache.get(DecisionKey.of(ctx, DecisionKey.contextHash(ctx), action));
+            DecisionCache.Entry hit = cache.get(ctx, DecisionKey.contextHash(ctx), action);
             if (hit == null) {
                 return null;
             }
@@ -219,8 +219,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         DecisionKey[] missed = null;
         int misses = 0;
         for (int i = 0; i < results.length; i++) {
-            DecisionKey key = DecisionKey.of(ctx, contextHash, actions.get(i));
-            DecisionCache.Entry hit = cache.get(key);
+            Action action = actions.get(i);
+            DecisionCache.Entry hit = cache.get(ctx, contextHash, action);
             if (hit != null) {
                 results[i] = hit.allowed ? ALLOWED : DENIED;
                 fromCache[i] = true;
@@ -229,7 +229,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             if (missed == null) {
                 missed = new DecisionKey[results.length];
             }
-            missed[i] = key;
+            missed[i] = DecisionKey.of(ctx, contextHash, action);
             misses++;
         }
         if (misses > 0) {

@@ -52,13 +52,43 @@ final class DecisionKey {
         this.resourceType = resourceType;
         this.resourceName = resourceName;
         this.patternType = patternType;
+        this.hash = hash(contextHash, operation, resourceType, resourceName, patternType);
+    }
+
+    /** The hash of the key of {@code action} in a request whose context hash is given, without building the key. */
+    static int hash(int contextHash, Action action) {
+        ResourcePattern pattern = action.resourcePattern();
+        return hash(contextHash, action.operation(), pattern.resourceType(), pattern.name(), pattern.patternType());
+    }
+
+    private static int hash(int contextHash, AclOperation operation, ResourceType resourceType, String resourceName,
+                            PatternType patternType) {
         int h = contextHash;
         h = 31 * h + operation.code();
         h = 31 * h + resourceType.code();
         h = 31 * h + Objects.hashCode(resourceName);
         h = 31 * h + patternType.code();
         // Spread the bits so that keys differing only in the last fields do not share hash-table buckets.
-        this.hash = h ^ (h >>> 16);
+        return h ^ (h >>> 16);
+    }
+
+    /**
+     * Whether this is the key of {@code action} in the request {@code ctx}: {@link #equals} without building the
+     * other key, so that a cache hit allocates nothing.
+     */
+    boolean matches(AuthorizableRequestContext ctx, Action action) {
+        ResourcePattern pattern = action.resourcePattern();
+        return operation == action.operation()
+            && resourceType == pattern.resourceType()
+            && patternType == pattern.patternType()
+            && requestType == ctx.requestType()
+            && securityProtocol == ctx.securityProtocol()
+            && Objects.equals(resourceName, pattern.name())
+            && Objects.equals(principalName, ctx.principal().getName())
+            && Objects.equals(principalType, ctx.principal().getPrincipalType())
+            && Objects.equals(clientAddress, ctx.clientAddress())
+            && Objects.equals(listener, ctx.listenerName())
+            && Objects.equals(clientId, ctx.clientId());
     }
 
     /** The key of one action of a request whose {@link #contextHash(AuthorizableRequestContext)} is given. */

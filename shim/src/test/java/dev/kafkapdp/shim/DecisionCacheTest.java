@@ -155,4 +155,30 @@ class DecisionCacheTest {
         assertTrue(cache.size() <= 500, "size " + cache.size());
         assertFalse(cache.get(key(-1)) == null);
     }
+
+    @Test
+    void craftedCollidingNamesAreLeftUncachedBeyondAShortChain() {
+        // "Aa" and "BB" share String.hashCode, so every string of five such pairs has the same hash: 32 names, one slot.
+        List<String> names = new ArrayList<>(List.of(""));
+        for (int round = 0; round < 5; round++) {
+            List<String> longer = new ArrayList<>();
+            for (String name : names) {
+                longer.add(name + "Aa");
+                longer.add(name + "BB");
+            }
+            names = longer;
+        }
+        DecisionCache cache = cacheAt("v1", 1000, 60_000);
+        List<DecisionKey> keys = new ArrayList<>();
+        for (String name : names) {
+            DecisionKey key = DecisionKey.of("User", "alice", InetAddress.getLoopbackAddress(), "PLAINTEXT",
+                SecurityProtocol.PLAINTEXT, "app", 0, AclOperation.READ, ResourceType.TOPIC, name, PatternType.LITERAL);
+            keys.add(key);
+            cache.put(key, true, "v1", cache.generation(), NOW);
+        }
+        assertEquals(1, keys.stream().mapToInt(DecisionKey::hashCode).distinct().count());
+        assertEquals(8, cache.size(), "one chain holds at most 8 entries");
+        assertNotNull(cache.get(keys.get(0)));
+        assertNull(cache.get(keys.get(31)));
+    }
 }
