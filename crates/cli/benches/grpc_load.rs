@@ -3,7 +3,7 @@
 //! ```text
 //! cargo bench -p kafka-pdp --bench grpc_load              # full run (~2 minutes)
 //! cargo bench -p kafka-pdp --bench grpc_load -- --quick   # 1 s per mode, 10,000 policies
-//! cargo bench -p kafka-pdp --bench grpc_load -- --skip-memory
+//! cargo bench -p kafka-pdp --bench grpc_load -- --skip-memory      # or --skip-throughput
 //! ```
 //!
 //! Throughput: starts `kafka-pdp serve --plaintext` on loopback (bench
@@ -80,6 +80,7 @@ const PREFIXES: [&str; 4] = ["phi.labs.", "phi.imaging.", "metrics.", "public."]
 struct Options {
     run_for: Duration,
     memory_policies: usize,
+    throughput: bool,
     memory: bool,
 }
 
@@ -89,6 +90,7 @@ fn main() {
     let options = Options {
         run_for: Duration::from_secs(if quick { 1 } else { 5 }),
         memory_policies: if quick { 10_000 } else { 100_000 },
+        throughput: !args.iter().any(|a| a == "--skip-throughput"),
         memory: !args.iter().any(|a| a == "--skip-memory"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -96,7 +98,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(throughput(&options));
+    if options.throughput {
+        runtime.block_on(throughput(&options));
+    }
     if options.memory {
         runtime.block_on(memory(&options));
     }
