@@ -1,0 +1,43 @@
+//! What can go wrong while exporting.
+
+use std::path::{Path, PathBuf};
+
+/// Why the exporter could not read the log, keep its cursor or configure
+/// its producer. Delivery failures are not errors of this type: the exporter
+/// retries them and they show as lag.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` at byte offset {offset}: not an audit record: {why}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        why: String,
+    },
+    #[error("cursor file `{path}`: {why}")]
+    Cursor { path: PathBuf, why: String },
+    /// Names the file, line and key, never a value: the file holds secrets.
+    #[error("Kafka client config `{path}` line {line}: {why}")]
+    Config {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error("cannot create the Kafka producer: {0}")]
+    Producer(String),
+}
+
+impl ExportError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        ExportError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The Kafka topic sink.
+//!
+//! Each stored record line is produced unchanged as the message value, keyed
+//! by its sequence number (the 20-digit `sequence` attribute). The key
+//! spreads records evenly over the topic's partitions and names each one, so
+//! a consumer finds duplicates by key and gaps by missing numbers; a topic
+//! with a single partition also keeps the log's order. (Keying by principal
+//! would keep one principal's records together but put a busy service
+//! account's whole history on one partition.)
+//!
+//! The producer is idempotent (`enable.idempotence=true`, `acks=all`): the
+//! broker drops the retries of a batch it already has. A batch is shipped
+//! whole or retried whole, with exponential backoff; the cursor moves only
+//! after every record of the batch is confirmed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::Producer;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+
+use crate::{cursor::Cursor, error::ExportError, tail, Gate, RawRecord, Tail};
+
+/// Topic the records go to when none is named.
+pub const DEFAULT_TOPIC: &str = "kafka-pdp-audit";
+
+/// File name of the cursor, in the audit log directory.
+pub const CURSOR_FILE: &str = "export-kafka.cursor";
+
+/// Most records produced per batch (and held in memory).
+pub const DEFAULT_BATCH: usize = 1_000;
+
+/// How often the exporter looks for new records and refreshes the lag.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
+
+/// First and longest wait before retrying a failed batch.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// How long librdkafka keeps trying one record before it reports failure
+/// (`message.timeout.ms`; the client config file may change it).
+pub const DEFAULT_MESSAGE_TIMEOUT_MS: u32 = 30_000;
+
+/// Settings the exporter owns; a client config file may not change them.
+const FIXED: [(&str, &[&str]); 2] = [("enable.idempotence", &["true"]), ("acks", &["all", "-1"])];
+
+/// How to reach the topic.
+#[derive(Clone, Debug)]
+pub struct KafkaSinkConfig {
+    /// The audit log directory (the spool); the cursor lives in it.
+    pub dir: PathBuf,
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    pub topic: String,
+    /// A librdkafka properties file (`key=value` lines) for SASL and TLS
+    /// settings, so that no secret appears on a command line. Its values
+    /// are never logged.
+    pub client_config: Option<PathBuf>,
+    pub max_lag: u64,
+    pub batch: usize,
+    pub poll: Duration,
+}
+
+impl KafkaSinkConfig {
+    /// The defaults above.
+    pub fn new(dir: impl Into<PathBuf>, bootstrap: impl Into<String>) -> Self {
+        KafkaSinkConfig {
+            dir: dir.into(),
+            bootstrap: bootstrap.into(),
+            topic: DEFAULT_TOPIC.to_owned(),
+            client_config: None,
+            max_lag: crate::DEFAULT_MAX_LAG,
+            batch: DEFAULT_BATCH,
+            poll: DEFAULT_POLL,
+        }
+    }
+}
+
+/// Reads a properties file: `key=value` (or `key: value`) lines, `#` and `!`
+/// comments. Errors name the line and the key, never a value.
+pub fn read_client_config(path: &Path) -> Result<Vec<(String, String)>, ExportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ExportError::io("read", path, e))?;
+    let mut pairs = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let bad = |why: String| ExportError::Config {
+            path: path.to_owned(),
+            line: i + 1,
+            why,
+        };
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            return Err(bad("expected `key=value`".into()));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() {
+            return Err(bad("empty key".into()));
+        }
+        if key == "bootstrap.servers" {
+            return Err(bad("`bootstrap.servers` comes from the command line".into()));
+        }
+        if let Some((_, allowed)) = FIXED.iter().find(|(k, _)| *k == key) {
+            if !allowed.contains(&value) {
+                return Err(bad(format!("`{key}` must be `{}`", allowed[0])));
+            }
+        }
+        pairs.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// Builds the idempotent producer. The config is never printed: it may hold
+/// a SASL password.
+fn producer(config: &KafkaSinkConfig) -> Result<FutureProducer, ExportError> {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS.to_string())
+        .set("client.id", "kafka-pdp-audit-export");
+    if let Some(path) = &config.client_config {
+        for (key, value) in read_client_config(path)? {
+            client.set(key, value);
+        }
+    }
+    for (key, allowed) in FIXED {
+        client.set(key, allowed[0]);
+    }
+    client
+        .create()
+        .map_err(|e| ExportError::Producer(e.to_string()))
+}
+
+/// Tails the log and ships it to the topic. See the module docs.
+pub struct KafkaExporter {
+    config: KafkaSinkConfig,
+    producer: FutureProducer,
+    cursor: Cursor,
+    tail: Tail,
+    gate: Arc<Gate>,
+}
+
+impl KafkaExporter {
+    /// Loads the cursor and builds the producer; connects lazily.
+    pub fn new(config: KafkaSinkConfig) -> Result<KafkaExporter, ExportError> {
+        let cursor = Cursor::load(&config.dir.join(CURSOR_FILE))?;
+        let tail = Tail::after(&config.dir, cursor.get())?;
+        let gate = Arc::new(Gate::new(config.max_lag));
+        let producer = producer(&config)?;
+        let exporter = KafkaExporter {
+            config,
+            producer,
+            cursor,
+            tail,
+            gate,
+        };
+        exporter.refresh_lag();
+        Ok(exporter)
+    }
+
+    /// The lag gauge and the over-bound flag, for the decision path.
+    pub fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
+    /// Ships until `shutdown` resolves. Never returns an error: a broken
+    /// log or sink is logged, shows as lag and is retried.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tracing::info!(
+            topic = %self.config.topic,
+            cursor = self.cursor.get(),
+            max_lag = self.config.max_lag,
+            "audit export to Kafka started"
+        );
+        tokio::pin!(shutdown);
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let stepped = tokio::select! {
+                () = &mut shutdown => break,
+                stepped = self.step() => stepped,
+            };
+            let wait = match stepped {
+                Ok(0) => self.config.poll,
+                Ok(_) => {
+                    backoff = BACKOFF_MIN;
+                    Duration::ZERO
+                }
+                Err(why) => {
+                    self.gate.failed_batch();
+                    tracing::warn!(%why, retry_in = ?backoff, "audit export to Kafka failed");
+                    self.replace_broken_producer();
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!(cursor = self.cursor.get(), "audit export to Kafka stopped");
+    }
+
+    /// An idempotent producer that hit a fatal error (the broker lost its
+    /// producer state, say) refuses every later record: start a new one,
+    /// which gets a new producer id. The retried batch may then duplicate
+    /// records already written; their sequence numbers show it.
+    fn replace_broken_producer(&mut self) {
+        if self.producer.client().fatal_error().is_none() {
+            return;
+        }
+        match producer(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!("audit export: the Kafka producer failed fatally; replaced it");
+                self.producer = fresh;
+            }
+            Err(why) => tracing::warn!(%why, "audit export: cannot replace the Kafka producer"),
+        }
+    }
+
+    /// Ships one batch; returns how many records it shipped.
+    async fn step(&mut self) -> Result<usize, String> {
+        self.refresh_lag();
+        let (batch, to) = self
+            .tail
+            .peek(self.config.batch)
+            .map_err(|e| e.to_string())?;
+        let Some(last) = batch.last().map(|r| r.seq) else {
+            return Ok(0);
+        };
+        self.ship(&batch).await?;
+        self.cursor.store(last).map_err(|e| e.to_string())?;
+        self.tail.advance(to, last);
+        self.gate.delivered(batch.len() as u64);
+        self.refresh_lag();
+        Ok(batch.len())
+    }
+
+    /// Produces every record and waits for all delivery reports. While it
+    /// waits the lag keeps being refreshed, so an outage shows as it grows.
+    async fn ship(&self, batch: &[RawRecord]) -> Result<(), String> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for record in batch {
+            pending.push(self.send(record)?);
+        }
+        let reports = futures_all(pending);
+        tokio::pin!(reports);
+        loop {
+            tokio::select! {
+                done = &mut reports => return done,
+                () = tokio::time::sleep(self.config.poll) => self.refresh_lag(),
+            }
+        }
+    }
+
+    fn send(&self, record: &RawRecord) -> Result<DeliveryFuture, String> {
+        let key = format!("{:020}", record.seq);
+        let message = FutureRecord::to(&self.config.topic)
+            .key(&key)
+            .payload(&record.line);
+        self.producer
+            .send_result(message)
+            .map_err(|(e, _)| format!("record {}: {e}", record.seq))
+    }
+
+    /// Lag = newest record in the log minus the cursor.
+    fn refresh_lag(&self) {
+        let head = match tail::head_seq(&self.config.dir) {
+            Ok(head) => head,
+            Err(why) => {
+                tracing::warn!(%why, "audit export: cannot read the log head");
+                return;
+            }
+        };
+        let lag = head.saturating_sub(self.cursor.get());
+        if self.gate.set_lag(lag) {
+            if self.gate.over_bound() {
+                tracing::error!(
+                    lag,
+                    max = self.config.max_lag,
+                    "audit export over bound; denying"
+                );
+            } else {
+                tracing::warn!(lag, "audit export back within bound");
+            }
+        }
+    }
+}
+
+/// Waits for every delivery report, in order; the first failure fails all.
+async fn futures_all(pending: Vec<DeliveryFuture>) -> Result<(), String> {
+    for report in pending {
+        match report.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(format!("delivery failed: {e}")),
+            Err(_) => return Err("the producer dropped a delivery report".into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.properties");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn client_config_reads_pairs_and_skips_comments() {
+        let (_dir, path) = config_file(
+            "# SASL\nsecurity.protocol=SASL_PLAINTEXT\n\nsasl.mechanism: PLAIN\n\
+             ! other comment\nacks=all\n",
+        );
+        let pairs = read_client_config(&path).unwrap();
+        let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["security.protocol", "sasl.mechanism", "acks"]);
+        assert_eq!(pairs[1].1, "PLAIN");
+    }
+
+    #[test]
+    fn client_config_errors_name_line_and_key_but_never_the_value() {
+        let (_dir, path) = config_file("sasl.password=hunter2\nenable.idempotence=false\n");
+        let err = read_client_config(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("`enable.idempotence`"),
+            "{err}"
+        );
+        let (_dir, path) = config_file("sasl.password=hunter2\nsasl.username hunter2\n");
+        let err = read_client_config(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2") && !err.contains("hunter2"), "{err}");
+        let (_dir, path) = config_file("bootstrap.servers=x:1\n");
+        assert!(read_client_config(&path).is_err());
+    }
+}
