@@ -28,6 +28,7 @@ enum Command {
     Explain(cmd::explain::Args),
     Status(cmd::status::Args),
     Reload(cmd::reload::Args),
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd::explain::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Reload(args) => cmd::reload::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -89,4 +89,6 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// `None` turns the decision cache off.
     pub cache_max_entries: Option<usize>,
+    /// `None` turns the audit trail off.
+    pub audit: Option<crate::audit::AuditSettings>,
 }

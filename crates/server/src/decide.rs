@@ -11,6 +11,7 @@ use std::{sync::Arc, time::SystemTime};
 use kafka_pdp_core::{Action, PatternType, RequestContext};
 
 use crate::{
+    audit::{self, Auditor, RequestMeta},
     cache::{ContextKey, DecisionCache, Key},
     config::Limits,
     engine,
@@ -28,6 +29,8 @@ pub struct Pdp {
     cache: Option<DecisionCache<proto::ActionResult>>,
     metrics: Metrics,
     limits: Limits,
+    /// The audit trail every decision is recorded in; `None` when off.
+    audit: Option<Auditor>,
 }
 
 impl Pdp {
@@ -38,7 +41,18 @@ impl Pdp {
             cache: cache_max_entries.map(DecisionCache::new),
             metrics: Metrics::default(),
             limits,
+            audit: None,
         }
+    }
+
+    /// Records every decision in `auditor`'s trail before it is answered.
+    pub fn with_audit(mut self, auditor: Auditor) -> Self {
+        self.audit = Some(auditor);
+        self
+    }
+
+    pub fn auditor(&self) -> Option<&Auditor> {
+        self.audit.as_ref()
     }
 
     pub fn store(&self) -> &Arc<PolicyStore> {
@@ -58,15 +72,18 @@ impl Pdp {
     }
 
     /// `Authorize`: every action of a Kafka request, under one snapshot.
-    pub fn authorize(
+    pub async fn authorize(
         &self,
         req: proto::AuthorizeRequest,
     ) -> Result<proto::AuthorizeResponse, ServiceError> {
+        let meta = RequestMeta::of(req.context.as_ref(), &req.actions);
         let batch = request::batch(req, self.limits.max_actions_per_request)
             .inspect_err(|_| self.metrics.fail_closed(FailClosed::InvalidRequest, 1))?;
         let active = self.store.active();
-        let results = self.decide(&active, &batch.context, &batch.actions);
-        self.settle(&active, &batch.context, &batch.actions, &results)?;
+        let mut results = self.decide(&active, &batch.context, &batch.actions);
+        let (context, actions) = (&batch.context, &batch.actions);
+        self.settle(&active, context, &meta, actions, &mut results)
+            .await?;
         Ok(proto::AuthorizeResponse {
             policy_version: active.version().to_owned(),
             results,
@@ -75,10 +92,11 @@ impl Pdp {
 
     /// `AuthorizeByResourceType`: is the operation allowed on any resource
     /// of the type (under the prefix)? Never cached.
-    pub fn authorize_by_resource_type(
+    pub async fn authorize_by_resource_type(
         &self,
         req: proto::AuthorizeByResourceTypeRequest,
     ) -> Result<proto::AuthorizeByResourceTypeResponse, ServiceError> {
+        let meta = RequestMeta::of(req.context.as_ref(), &[]);
         let (context, action) = by_resource_type(req)
             .inspect_err(|_| self.metrics.fail_closed(FailClosed::InvalidRequest, 1))?;
         let active = self.store.active();
@@ -93,37 +111,42 @@ impl Pdp {
             prefix,
             SystemTime::now(),
         );
-        let result = engine::by_type_result(&answer);
-        self.settle(
-            &active,
-            &context,
-            std::slice::from_ref(&action),
-            std::slice::from_ref(&result),
-        )?;
+        let mut result = engine::by_type_result(&answer);
+        let action = std::slice::from_ref(&action);
+        let results = std::slice::from_mut(&mut result);
+        self.settle(&active, &context, &meta, action, results)
+            .await?;
+        let allowed = result.decision == Decision::Allow as i32;
         Ok(proto::AuthorizeByResourceTypeResponse {
             policy_version: active.version().to_owned(),
             decision: result.decision,
-            example_resource_name: answer.example_resource_name.unwrap_or_default(),
+            example_resource_name: answer
+                .example_resource_name
+                .filter(|_| allowed)
+                .unwrap_or_default(),
             determining_policies: result.determining_policies,
         })
     }
 
     /// `Check`: one decision, never cached, with an explanation on request.
-    pub fn check(&self, req: proto::CheckRequest) -> Result<proto::CheckResponse, ServiceError> {
+    pub async fn check(
+        &self,
+        req: proto::CheckRequest,
+    ) -> Result<proto::CheckResponse, ServiceError> {
+        let meta = RequestMeta::of(req.context.as_ref(), req.action.as_slice());
         let (context, action) = check_request(&req)
             .inspect_err(|_| self.metrics.fail_closed(FailClosed::InvalidRequest, 1))?;
         let active = self.store.active();
         let explanation = active
             .snapshot
             .explain(&context, &action, SystemTime::now());
-        let response = engine::check_response(active.version(), explanation, req.explain);
-        let result = engine::check_result(&response);
-        self.settle(
-            &active,
-            &context,
-            std::slice::from_ref(&action),
-            std::slice::from_ref(&result),
-        )?;
+        let mut response = engine::check_response(active.version(), explanation, req.explain);
+        let mut result = engine::check_result(&response);
+        let action = std::slice::from_ref(&action);
+        let results = std::slice::from_mut(&mut result);
+        self.settle(&active, &context, &meta, action, results)
+            .await?;
+        audit::overrule_check(&mut response, &result);
         Ok(response)
     }
 
@@ -178,20 +201,34 @@ impl Pdp {
             .collect()
     }
 
-    /// Every decision passes here before its response is sent: logged (DENY
-    /// at info, ALLOW at debug), counted, and (with the audit trail) recorded.
-    /// An error here fails the call, so nothing unrecorded is answered.
-    fn settle(
+    /// Every decision passes here before its response is sent: recorded in
+    /// the audit trail (when on) and durable, then logged (DENY at info,
+    /// ALLOW at debug) and counted. A decision the trail could not record is
+    /// turned into a DENY here, so nothing unrecorded is answered ALLOW.
+    async fn settle(
         &self,
         active: &Active,
         context: &RequestContext,
+        meta: &RequestMeta,
         actions: &[Action],
-        results: &[proto::ActionResult],
+        results: &mut [proto::ActionResult],
     ) -> Result<(), ServiceError> {
+        let mut recorded = true;
+        if let Some(auditor) = &self.audit {
+            recorded = auditor
+                .record(active, context, meta, actions, results)
+                .await;
+            if !recorded {
+                let denied = results.len() as u64;
+                self.metrics
+                    .fail_closed(FailClosed::AuditUnavailable, denied);
+            }
+        }
         self.metrics.decided(results.len() as u64, 0);
-        for (action, result) in actions.iter().zip(results) {
+        for (action, result) in actions.iter().zip(results.iter()) {
             log_decision(active, context, action, result);
-            if result.decision != Decision::Allow as i32 && !result.errors.is_empty() {
+            let denied = result.decision != Decision::Allow as i32;
+            if recorded && denied && !result.errors.is_empty() {
                 self.metrics.fail_closed(FailClosed::EvaluationError, 1);
             }
         }

@@ -3,6 +3,7 @@
 //! [`serve`] runs a server; [`decide::Pdp`] is the decision path every RPC
 //! goes through; [`client::Connect`] reaches a server from the CLI and tests.
 
+pub mod audit;
 pub mod cache;
 pub mod client;
 pub mod config;

@@ -13,6 +13,9 @@ pub enum FailClosed {
     InvalidRequest,
     /// A policy raised an evaluation error and no other policy allowed.
     EvaluationError,
+    /// The audit trail could not record the decision (a full disk, an I/O
+    /// error); every action of the call counts as denied.
+    AuditUnavailable,
 }
 
 /// The counters, one per reason.
@@ -20,6 +23,7 @@ pub enum FailClosed {
 pub struct Metrics {
     invalid_request: AtomicU64,
     evaluation_error: AtomicU64,
+    audit_unavailable: AtomicU64,
     decisions: AtomicU64,
     cache_hits: AtomicU64,
 }
@@ -47,6 +51,7 @@ impl Metrics {
         match reason {
             FailClosed::InvalidRequest => &self.invalid_request,
             FailClosed::EvaluationError => &self.evaluation_error,
+            FailClosed::AuditUnavailable => &self.audit_unavailable,
         }
     }
 }

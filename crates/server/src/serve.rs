@@ -7,6 +7,7 @@ use tonic::transport::{server::TcpIncoming, Server};
 use tonic_health::server::HealthReporter;
 
 use crate::{
+    audit,
     config::{PolicySource, ServeConfig, Transport, SHUTDOWN_GRACE},
     decide::Pdp,
     proto::{authorizer_server::AuthorizerServer, policy_admin_server::PolicyAdminServer},
@@ -38,6 +39,8 @@ pub enum ServeError {
     Signal(std::io::Error),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot open the audit trail: {0}")]
+    Audit(#[from] kafka_pdp_audit::AuditError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -73,11 +76,16 @@ pub async fn serve(
     }
 
     let store = Arc::new(open_store(&config.policies).await?);
-    let pdp = Arc::new(Pdp::new(
+    let mut pdp = Pdp::new(
         store.clone(),
         config.cache_max_entries,
         config.limits.clone(),
-    ));
+    );
+    if let Some(settings) = &config.audit {
+        pdp = pdp.with_audit(audit::open(settings)?);
+    }
+    let audit_log = pdp.auditor().map(|a| a.log().clone());
+    let pdp = Arc::new(pdp);
     let _watcher = start_reloads(&store, &pdp)?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -127,6 +135,12 @@ pub async fn serve(
     tokio::select! {
         served = serving => served?,
         () = grace => tracing::warn!("connections still open after the grace period; stopping"),
+    }
+    if let Some(log) = audit_log {
+        // Signs a last checkpoint; every decision already answered is durable.
+        if let Err(error) = log.shutdown().await {
+            tracing::warn!(%error, "closing the audit trail");
+        }
     }
     tracing::info!("stopped");
     Ok(())

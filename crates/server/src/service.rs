@@ -40,18 +40,18 @@ impl Authorizer for Service {
         request: Request<proto::AuthorizeRequest>,
     ) -> Result<Response<proto::AuthorizeResponse>, Status> {
         let actions = request.get_ref().actions.len();
-        let _entered = tracing::info_span!("authorize", actions).entered();
-        Ok(Response::new(self.pdp.authorize(request.into_inner())?))
+        let span = tracing::info_span!("authorize", actions);
+        let response = self.pdp.authorize(request.into_inner()).instrument(span);
+        Ok(Response::new(response.await?))
     }
 
     async fn authorize_by_resource_type(
         &self,
         request: Request<proto::AuthorizeByResourceTypeRequest>,
     ) -> Result<Response<proto::AuthorizeByResourceTypeResponse>, Status> {
-        let _entered = tracing::info_span!("authorize_by_resource_type").entered();
-        Ok(Response::new(
-            self.pdp.authorize_by_resource_type(request.into_inner())?,
-        ))
+        let span = tracing::info_span!("authorize_by_resource_type");
+        let response = self.pdp.authorize_by_resource_type(request.into_inner());
+        Ok(Response::new(response.instrument(span).await?))
     }
 
     type WatchPolicyVersionStream = VersionStream;
@@ -74,8 +74,9 @@ impl PolicyAdmin for Service {
         &self,
         request: Request<proto::CheckRequest>,
     ) -> Result<Response<proto::CheckResponse>, Status> {
-        let _entered = tracing::info_span!("check").entered();
-        Ok(Response::new(self.pdp.check(request.into_inner())?))
+        let span = tracing::info_span!("check");
+        let response = self.pdp.check(request.into_inner()).instrument(span);
+        Ok(Response::new(response.await?))
     }
 
     async fn status(
@@ -138,11 +139,12 @@ async fn forward_versions(
 /// Metadata keys of the counters sent with every `Status` response. The
 /// contract has no fields for them yet; these keep them visible meanwhile
 /// (`grpcurl -v`, `kafka-pdp status`).
-pub const COUNTER_KEYS: [&str; 4] = [
+pub const COUNTER_KEYS: [&str; 5] = [
     "x-pdp-decisions",
     "x-pdp-cache-hits",
     "x-pdp-fail-closed-invalid-request",
     "x-pdp-fail-closed-evaluation-error",
+    "x-pdp-fail-closed-audit-unavailable",
 ];
 
 impl Service {
@@ -154,6 +156,7 @@ impl Service {
             hits,
             metrics.fail_closed_count(FailClosed::InvalidRequest),
             metrics.fail_closed_count(FailClosed::EvaluationError),
+            metrics.fail_closed_count(FailClosed::AuditUnavailable),
         ];
         for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
             metadata.insert(key, MetadataValue::from(value));

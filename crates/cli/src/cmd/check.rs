@@ -124,7 +124,7 @@ fn decide_locally(
         .map_err(|e| anyhow::anyhow!("the policy set is invalid:\n{e}"))?;
     let store = Arc::new(PolicyStore::new(snapshot, None));
     let pdp = Pdp::new(store, None, Limits::default());
-    Ok(pdp.check(request)?)
+    Ok(client_runtime()?.block_on(pdp.check(request))?)
 }
 
 fn decide_remotely(

@@ -1,5 +1,6 @@
 //! One module per subcommand, and the flags several of them share.
 
+pub mod audit;
 pub mod check;
 pub mod explain;
 pub mod reload;

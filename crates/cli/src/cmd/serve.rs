@@ -3,6 +3,7 @@
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::bail;
+use kafka_pdp_server::audit::AuditSettings;
 use kafka_pdp_server::config::{
     Limits, PolicySource, ServeConfig, Transport, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_LISTEN,
     DEFAULT_MAX_ACTIONS_PER_REQUEST, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_MESSAGE_BYTES,
@@ -84,6 +85,18 @@ pub struct Args {
         default_value_t = DEFAULT_REQUEST_TIMEOUT.as_millis() as u64
     )]
     request_timeout_ms: u64,
+
+    /// Record every decision in a tamper-evident audit trail in DIR (created
+    /// if missing), durably, before answering; a decision the trail cannot
+    /// record is answered DENY. Needs `--audit-key`. Default: off.
+    #[arg(long, value_name = "DIR", requires = "audit_key")]
+    audit_dir: Option<PathBuf>,
+
+    /// Ed25519 private key (PKCS#8 PEM, readable by its owner only) that
+    /// signs the trail's checkpoints; `kafka-pdp audit keygen --out FILE`
+    /// makes one.
+    #[arg(long, value_name = "FILE", requires = "audit_dir")]
+    audit_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -122,6 +135,10 @@ fn config(args: Args) -> anyhow::Result<ServeConfig> {
             max_actions_per_request: args.max_actions_per_request,
         },
         cache_max_entries: (!args.no_cache).then_some(args.cache_max_entries),
+        audit: args
+            .audit_dir
+            .zip(args.audit_key)
+            .map(|(dir, key)| AuditSettings { dir, key }),
     })
 }
 

@@ -1,0 +1,255 @@
+//! The audit hook of the decision path.
+//!
+//! [`Auditor::record`] turns the decisions of one call into audit records
+//! and waits until the trail has them durably (group commit with the other
+//! calls in flight). When it cannot, every decision of the call becomes a
+//! DENY that must not be cached, naming the reason, and the failure is
+//! counted: nothing leaves the PDP unrecorded.
+
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
+
+use kafka_pdp_audit::{self as audit, checkpoint, AuditConfig, AuditLog, DecisionEvent};
+use kafka_pdp_core::{Action, RequestContext};
+
+use crate::{
+    proto::{self, Decision},
+    store::Active,
+};
+
+/// Where the trail lives and what signs it (`serve --audit-dir`,
+/// `--audit-key`); the other settings are the audit crate's defaults.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    pub dir: PathBuf,
+    /// Ed25519 PKCS#8 PEM private key, readable by its owner only.
+    pub key: PathBuf,
+}
+
+/// Opens the trail before serving: checks its newest segment and checkpoint,
+/// and steps over a torn write from a crash, saying so. Blocks while it
+/// reads; it runs once, before the socket is bound.
+pub fn open(settings: &AuditSettings) -> Result<Auditor, audit::AuditError> {
+    let key = checkpoint::load_signing_key(&settings.key)?;
+    let (log, report) = AuditLog::open(AuditConfig::new(&settings.dir, key))?;
+    for torn in &report.recovered {
+        tracing::warn!(
+            file = %torn.file,
+            offset = torn.offset,
+            len = torn.len,
+            "audit trail: stepped over a write torn by a crash (never acknowledged)"
+        );
+    }
+    tracing::info!(
+        dir = %settings.dir.display(),
+        next_seq = report.next_seq,
+        segment = %report.segment,
+        "audit trail open"
+    );
+    Ok(Auditor::new(log))
+}
+
+/// What an audit record needs from a request beyond what the core keeps:
+/// fields the contract carries for the audit trail only.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    api_version: i32,
+    correlation_id: i32,
+    broker_id: i32,
+    /// Kafka's `(logIfAllowed, logIfDenied)` of each action, in order.
+    log_flags: Vec<(bool, bool)>,
+}
+
+impl RequestMeta {
+    /// Taken from the request before it is validated (and consumed).
+    pub fn of(context: Option<&proto::RequestContext>, actions: &[proto::Action]) -> Self {
+        let context = context.cloned().unwrap_or_default();
+        Self {
+            api_version: context.request_api_version,
+            correlation_id: context.correlation_id,
+            broker_id: context.broker_id,
+            log_flags: actions
+                .iter()
+                .map(|a| (a.log_if_allowed, a.log_if_denied))
+                .collect(),
+        }
+    }
+}
+
+/// The audit trail as the decision path sees it.
+#[derive(Debug)]
+pub struct Auditor {
+    log: AuditLog,
+    /// Calls whose decisions were turned into DENY because the trail failed.
+    failures: AtomicU64,
+}
+
+impl Auditor {
+    pub fn new(log: AuditLog) -> Self {
+        Self {
+            log,
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls denied because their decisions could not be recorded.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Relaxed)
+    }
+
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// Records one event per action and returns once they are durable. If
+    /// the trail fails, every result becomes a DENY (fail closed) and this
+    /// returns `false`.
+    pub async fn record(
+        &self,
+        active: &Active,
+        context: &RequestContext,
+        meta: &RequestMeta,
+        actions: &[Action],
+        results: &mut [proto::ActionResult],
+    ) -> bool {
+        let events = actions
+            .iter()
+            .zip(results.iter())
+            .enumerate()
+            .map(|(i, (action, result))| event(active, context, meta, i, action, result))
+            .collect();
+        if let Err(error) = self.log.append(events).await {
+            self.failures.fetch_add(1, Relaxed);
+            tracing::error!(%error, decisions = results.len(), "audit trail failed; denying");
+            for result in results {
+                deny(result, &error);
+            }
+            return false;
+        }
+        true
+    }
+}
+
+/// Carries a DENY forced by the trail into a `Check` answer built before it.
+pub fn overrule_check(response: &mut proto::CheckResponse, result: &proto::ActionResult) {
+    if response.decision == result.decision {
+        return;
+    }
+    response.decision = result.decision;
+    response.determining_policies.clear();
+    response.errors = result
+        .errors
+        .iter()
+        .map(|message| proto::EvaluationError {
+            policy_id: String::new(),
+            message: message.clone(),
+        })
+        .collect();
+}
+
+fn event(
+    active: &Active,
+    context: &RequestContext,
+    meta: &RequestMeta,
+    index: usize,
+    action: &Action,
+    result: &proto::ActionResult,
+) -> DecisionEvent {
+    let principal = context.principal();
+    // Admin tools ask without Kafka's flags: record them as "log both".
+    let (log_if_allowed, log_if_denied) =
+        meta.log_flags.get(index).copied().unwrap_or((true, true));
+    DecisionEvent {
+        time: audit::Timestamp::now(),
+        schema: audit::SCHEMA_VERSION,
+        decision: if result.decision == Decision::Allow as i32 {
+            audit::Decision::Allow
+        } else {
+            audit::Decision::Deny
+        },
+        principal: audit::Principal {
+            kind: principal.principal_type().to_owned(),
+            name: principal.name().to_owned(),
+        },
+        operation: action.operation().as_str().to_owned(),
+        resource: audit::Resource {
+            kind: action.resource_type().as_str().to_owned(),
+            name: action.resource_name().to_owned(),
+            pattern: match action.pattern_type() {
+                kafka_pdp_core::PatternType::Literal => audit::PatternType::Literal,
+                kafka_pdp_core::PatternType::Prefixed => audit::PatternType::Prefixed,
+            },
+        },
+        client: audit::Client {
+            address: context.client_address().to_string(),
+            id: context.client_id().to_owned(),
+        },
+        listener: context.listener().to_owned(),
+        security_protocol: context.security_protocol().to_owned(),
+        request: audit::RequestInfo {
+            api: context.request_api().to_owned(),
+            api_version: meta.api_version,
+            correlation_id: meta.correlation_id,
+        },
+        broker_id: meta.broker_id,
+        policy: audit::PolicyRef {
+            version: active.version().to_owned(),
+            determining: result.determining_policies.clone(),
+            errored: result.errors.iter().map(|e| errored_policy(e)).collect(),
+        },
+        decided_by: audit::DecidedBy::Pdp,
+        log_if_allowed,
+        log_if_denied,
+    }
+}
+
+/// The policy id of an evaluation error (`policy id: message`); the message
+/// stays out of the trail, since it can quote attribute values. An error
+/// without a policy is the request's own.
+fn errored_policy(error: &str) -> String {
+    match error.split_once(": ") {
+        Some((id, _)) => id.to_owned(),
+        None => "request".to_owned(),
+    }
+}
+
+/// Turns a decision that could not be recorded into a DENY nobody caches.
+fn deny(result: &mut proto::ActionResult, error: &audit::AuditError) {
+    result.decision = Decision::Deny as i32;
+    result.cacheable = false;
+    result.determining_policies.clear();
+    result.errors = vec![format!("audit trail unavailable: {error}")];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_policy_id_of_an_error_is_recorded() {
+        assert_eq!(
+            errored_policy("phi-readers: attribute `ssn` missing"),
+            "phi-readers"
+        );
+        assert_eq!(errored_policy("operation does not apply"), "request");
+    }
+
+    #[test]
+    fn a_denied_result_is_not_cacheable_and_says_why() {
+        let mut result = proto::ActionResult {
+            decision: Decision::Allow as i32,
+            cacheable: true,
+            determining_policies: vec!["p".into()],
+            errors: vec![],
+        };
+        deny(&mut result, &audit::AuditError::Closed);
+        assert_eq!(result.decision, Decision::Deny as i32);
+        assert!(!result.cacheable && result.determining_policies.is_empty());
+        assert_eq!(
+            result.errors,
+            ["audit trail unavailable: audit log is closed"]
+        );
+    }
+}
