@@ -13,7 +13,7 @@ use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression,
 };
 
-use crate::entities::request_entities;
+use crate::entities::{public_entities, request_entities};
 use crate::index::{Bucket, ResourceScope, ANY};
 use crate::model::{Action, Operation, PatternType, RequestContext, ResourceType, CLUSTER_NAME};
 use crate::store::{
@@ -169,7 +169,7 @@ impl PolicySnapshot {
             Ok(request) => request,
             Err(message) => return Decision::refused(message),
         };
-        let entities = self.entities(&prepared, action);
+        let entities = public_entities(self.entities(&prepared, action));
         let mut merged = Merged::default();
         merged.add(&self.policies, &request, &entities);
         merged.finish(!self.any_reads_now)
@@ -187,12 +187,9 @@ impl PolicySnapshot {
         };
         let prepared = self.prepare(ctx);
         let plan = self.plan(&prepared, action);
-        let considered: Vec<&str> = match &plan {
+        let considered: Vec<String> = match &plan {
             Plan::Refused(_) => Vec::new(),
-            Plan::Buckets(buckets) => buckets
-                .iter()
-                .flat_map(|b| b.ids.iter().map(String::as_str))
-                .collect(),
+            Plan::Buckets(buckets) => buckets.iter().flat_map(|b| b.ids()).collect(),
         };
         let decision = match context(ctx, now, plan.context_fields()) {
             Ok(context) => self.run(&prepared, &context, action, plan),
@@ -367,7 +364,11 @@ impl PolicySnapshot {
     /// The entity store of one action: the principal, the resource and the
     /// action. Each action gets its own, so that a decision never depends
     /// on the other actions of its batch.
-    fn entities(&self, prepared: &Prepared<'_>, action: &Action) -> Entities {
+    fn entities(
+        &self,
+        prepared: &Prepared<'_>,
+        action: &Action,
+    ) -> cedar_policy_core::entities::Entities {
         let entities = vec![
             prepared.principal_entity.clone(),
             self.model
@@ -433,11 +434,18 @@ impl PolicySnapshot {
             Err(message) => return Decision::refused(message),
         };
         let entities = self.entities(prepared, action);
+        let evaluator = cedar_policy_core::evaluator::Evaluator::new(
+            request.as_ref().clone(),
+            &entities,
+            cedar_policy_core::extensions::Extensions::all_available(),
+        );
         let mut merged = Merged::default();
         let mut reads_now = false;
         for bucket in buckets {
             reads_now |= bucket.context_fields & NOW != 0;
-            merged.add(&bucket.policies, &request, &entities);
+            for policy in &bucket.policies {
+                merged.evaluate(&evaluator, policy);
+            }
         }
         merged.finish(!reads_now)
     }
@@ -501,6 +509,31 @@ impl Merged {
         }
         self.errors
             .extend(response.diagnostics().errors().map(eval_error));
+    }
+
+    /// Evaluates one policy as Cedar's authorizer does: satisfied or not,
+    /// and an error counts as not satisfied (and is reported).
+    fn evaluate(
+        &mut self,
+        evaluator: &cedar_policy_core::evaluator::Evaluator<'_>,
+        policy: &cedar_policy_core::ast::Policy,
+    ) {
+        match evaluator.evaluate(policy) {
+            Ok(false) => {}
+            Ok(true) => {
+                let id = policy.id().to_string();
+                match policy.effect() {
+                    cedar_policy::Effect::Permit => self.permits.insert(id),
+                    cedar_policy::Effect::Forbid => self.forbids.insert(id),
+                };
+            }
+            Err(error) => {
+                self.errors.insert(EvalError {
+                    policy_id: Some(policy.id().to_string()),
+                    message: error.to_string(),
+                });
+            }
+        }
     }
 
     fn finish(self, cacheable: bool) -> Decision {

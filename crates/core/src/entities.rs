@@ -303,7 +303,7 @@ fn prefix_tables(policies: &PolicySet) -> Result<Vec<PrefixTable>, String> {
 /// their prefixes, which have no parents; actions: from the schema's closed
 /// hierarchy), so the transitive closure is not computed again: that work
 /// was a quarter of a decision's time.
-pub(crate) fn request_entities(entities: Vec<Entity>) -> Entities {
+pub(crate) fn request_entities(entities: Vec<Entity>) -> cedar_policy_core::entities::Entities {
     let core = entities.into_iter().map(|e| e.as_ref().clone());
     let store = cedar_policy_core::entities::Entities::from_entities(
         core,
@@ -311,14 +311,15 @@ pub(crate) fn request_entities(entities: Vec<Entity>) -> Entities {
         cedar_policy_core::entities::TCComputation::AssumeAlreadyComputed,
         cedar_policy_core::extensions::Extensions::all_available(),
     );
-    match store {
-        Ok(store) => Entities::from(store),
-        // Duplicate uids are the only possible error, and the three entities
-        // of a request have distinct types. Fail closed all the same: an
-        // empty store makes every `in` false and every attribute read an
-        // error.
-        Err(_) => Entities::empty(),
-    }
+    // Duplicate uids are the only possible error, and the three entities
+    // of a request have distinct types. Fail closed all the same: an empty
+    // store makes every `in` false and every attribute read an error.
+    store.unwrap_or_default()
+}
+
+/// The same store in the public API's form, for plain Cedar.
+pub(crate) fn public_entities(store: cedar_policy_core::entities::Entities) -> Entities {
+    Entities::from(store)
 }
 
 #[cfg(test)]

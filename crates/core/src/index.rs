@@ -23,7 +23,11 @@
 //! decision is a function of the sets of satisfied permits, satisfied
 //! forbids and erroring policies, so evaluating the buckets apart and
 //! uniting those sets gives the whole set's decision, reasons and errors.
-//! `tests/index_equivalence.rs` checks this on generated sets.
+//! A request evaluates its candidates one by one with Cedar's own
+//! evaluator, as Cedar's authorizer does for every policy of a set (an
+//! error counts as not satisfied and is reported); one evaluator serves all
+//! candidate buckets of an action. `tests/index_equivalence.rs` checks on
+//! generated sets that this equals Cedar's authorizer over the whole set.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -47,9 +51,17 @@ pub(crate) struct Bucket {
     /// The context fields the bucket's policies read: a request builds
     /// only the fields its candidate buckets read.
     pub(crate) context_fields: ContextFields,
-    pub(crate) policies: PolicySet,
-    /// The ids of `policies`, for explanations.
-    pub(crate) ids: Vec<String>,
+    /// The bucket's policies: Cedar's own form, sharing the parsed
+    /// templates with the whole set, so a bucket costs a few pointers per
+    /// policy rather than a copy of its text.
+    pub(crate) policies: Vec<cedar_policy_core::ast::Policy>,
+}
+
+impl Bucket {
+    /// The ids of the bucket's policies, for explanations.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.policies.iter().map(|p| p.id().to_string())
+    }
 }
 
 /// What the index keeps of one policy's scope, for questions that are not
@@ -185,7 +197,7 @@ impl Index {
             .map(|(key, by_ops)| {
                 let buckets = by_ops
                     .into_iter()
-                    .map(|(ops, members)| bucket(policies, ops, &members))
+                    .map(|(ops, members)| bucket(ops, &members))
                     .collect();
                 (key, buckets)
             })
@@ -232,39 +244,19 @@ impl Index {
     }
 }
 
-/// A bucket's own policy set: static policies as they are, linked policies
-/// re-linked from their template.
-fn bucket(all: &PolicySet, operations: u16, members: &[&Policy]) -> Bucket {
-    let mut policies = PolicySet::new();
-    let mut ids = Vec::with_capacity(members.len());
+/// A bucket of policies sharing a key and the operations they cover.
+fn bucket(operations: u16, members: &[&Policy]) -> Bucket {
     let mut fields = 0;
+    let mut policies = Vec::with_capacity(members.len());
     for policy in members {
         fields |= context_fields(policy);
-        ids.push(policy.id().to_string());
-        // Errors cannot happen here: ids are unique in `all` and links were
-        // made against the same templates. A policy that failed to copy
-        // would be missing from every decision; keep going rather than
-        // panic, and let the equivalence tests catch it.
-        match policy.template_id() {
-            None => {
-                let _ = policies.add((*policy).clone());
-            }
-            Some(template_id) => {
-                if policies.template(template_id).is_none() {
-                    if let Some(template) = all.template(template_id) {
-                        let _ = policies.add_template(template.clone());
-                    }
-                }
-                let values = policy.template_links().unwrap_or_default();
-                let _ = policies.link(template_id.clone(), policy.id().clone(), values);
-            }
-        }
+        let ast: &cedar_policy_core::ast::Policy = (*policy).as_ref();
+        policies.push(ast.clone());
     }
     Bucket {
         operations,
         context_fields: fields,
         policies,
-        ids,
     }
 }
 
@@ -314,7 +306,7 @@ mod tests {
             s.index
                 .candidates(&[role, ANY], &[prefix, ANY], op)
                 .iter()
-                .flat_map(|b| b.ids.clone())
+                .flat_map(|b| b.ids())
                 .collect()
         };
         // Read implies Describe: `a` covers both; `b` only Write.
