@@ -41,7 +41,7 @@ pub struct DecisionEvent {
     pub listener: String,
     pub security_protocol: String,
     pub request: RequestInfo,
-    /// The broker that asked; `-1` when the caller was not a broker (a tool).
+    /// The broker that asked, as the caller sent it (0 when a tool leaves it unset).
     pub broker_id: i32,
     pub policy: PolicyRef,
     pub decided_by: DecidedBy,

@@ -551,6 +551,7 @@ impl<'a> Chain<'a> {
             self.skip_gap();
         }
         let log_ends = self.last.map_or(0, |(seq, _, _)| seq);
+        let covered = self.anchors.highest.map_or(0, |(_, covers)| covers);
         if let Some((checkpoint, covers)) = self.anchors.highest {
             if covers > log_ends {
                 self.findings.push(Finding::Truncated {
@@ -559,6 +560,13 @@ impl<'a> Chain<'a> {
                     log_ends,
                 });
             }
+        }
+        if log_ends > covered {
+            self.notes.push(format!(
+                "records {}..={log_ends} come after the newest checkpoint: \
+                 had they been cut off, nothing here could show it",
+                covered + 1
+            ));
         }
         report.records = self.records;
         report.first_seq = self.first_seq;
