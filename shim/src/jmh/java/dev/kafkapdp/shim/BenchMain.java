@@ -55,6 +55,7 @@ public final class BenchMain {
         Path policyDir = Files.createTempDirectory("kafka-pdp-bench-policies");
         workload.writePolicyDir(policyDir, Path.of("..", "policies", "schema.cedarschema"));
         String include = System.getProperty("bench.include", "");
+        System.out.println("load average at start: " + loadAverage());
         measureCacheHeap();
 
         long startedAt = System.nanoTime();
@@ -79,6 +80,7 @@ public final class BenchMain {
             System.out.printf("workload: %,d resources x %d ACLs (%,d ACL entries = Cedar policies), %d sampled"
                     + " actions, PDP binary %s%n", workload.resources, Workload.ACLS_PER_RESOURCE,
                 workload.acls.size(), Workload.SAMPLES, binary);
+            System.out.println("load average at end: " + loadAverage() + " (the machine is shared; compare ratios)");
             printTable(results);
         }
     }
@@ -153,6 +155,16 @@ public final class BenchMain {
                 SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1, AclOperation.READ, ResourceType.TOPIC,
                 "phi.labs.results-" + i, PatternType.LITERAL);
             cache.put(key, true, "bench", cache.generation(), now);
+        }
+    }
+
+    /** The 1, 5 and 15 minute load averages, so that a reader can tell how busy the machine was. */
+    private static String loadAverage() {
+        try {
+            String[] fields = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return fields[0] + " " + fields[1] + " " + fields[2];
+        } catch (java.io.IOException e) {
+            return "unknown";
         }
     }
 
