@@ -80,7 +80,11 @@ final class PdpClient implements AutoCloseable {
             return;
         }
         long attempt = watchAttempt.incrementAndGet();
-        Context.CancellableContext context = Context.current().withCancellation();
+        Context.CancellableContext previous = watchContext;
+        if (previous != null) {
+            previous.cancel(null); // the stream it carried has ended; release it
+        }
+        Context.CancellableContext context = Context.ROOT.withCancellation();
         watchContext = context;
         // Fail-fast on purpose: while no replica is reachable the call fails at once and the loop below retries
         // with its own short backoff, resetting gRPC's connect backoff (which grows to minutes) each time.
