@@ -58,6 +58,15 @@ public final class BenchMain {
         System.out.println("load average at start: " + loadAverage());
         measureCacheHeap();
 
+        try {
+            run(workload, binary, policyDir, include, quick);
+        } finally {
+            deleteTree(policyDir);
+        }
+    }
+
+    private static void run(Workload workload, Path binary, Path policyDir, String include, boolean quick)
+        throws Exception {
         long startedAt = System.nanoTime();
         try (PdpProcess pdp = PdpProcess.start(binary, policyDir, 3_600)) {
             System.out.printf(Locale.ROOT, "PDP: %s loaded the policies and listens on %s after %.1f s%n", binary,
@@ -155,6 +164,14 @@ public final class BenchMain {
                 SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1, AclOperation.READ, ResourceType.TOPIC,
                 "phi.labs.results-" + i, PatternType.LITERAL);
             cache.put(key, true, "bench", cache.generation(), now);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws java.io.IOException {
+        try (var paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
+            }
         }
     }
 

@@ -14,10 +14,12 @@ final class PdpProcess implements AutoCloseable {
 
     private final Process process;
     private final String address;
+    private final Path log;
 
-    private PdpProcess(Process process, String address) {
+    private PdpProcess(Process process, String address, Path log) {
         this.process = process;
         this.address = address;
+        this.log = log;
     }
 
     /** Starts {@code binary serve} on the policy directory and waits for its {@code listening on} line. */
@@ -50,7 +52,7 @@ final class PdpProcess implements AutoCloseable {
             process.destroyForcibly();
             throw new IllegalStateException("unexpected first line from the PDP: `" + line + "`; its log: " + log);
         }
-        return new PdpProcess(process, line.substring("listening on ".length()).trim());
+        return new PdpProcess(process, line.substring("listening on ".length()).trim(), log);
     }
 
     String address() {
@@ -62,6 +64,11 @@ final class PdpProcess implements AutoCloseable {
         process.destroy();
         if (!process.waitFor(10, TimeUnit.SECONDS)) {
             process.destroyForcibly();
+        }
+        try {
+            Files.deleteIfExists(log); // kept only when the PDP fails to start, to say why
+        } catch (IOException e) {
+            // a leftover temporary file is harmless
         }
     }
 }
