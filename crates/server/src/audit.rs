@@ -8,10 +8,14 @@
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
 };
 
 use kafka_pdp_audit::{self as audit, checkpoint, AuditConfig, AuditLog, DecisionEvent};
+use kafka_pdp_audit_export::Gate;
 use kafka_pdp_core::{Action, RequestContext};
 
 use crate::{
@@ -26,6 +30,9 @@ pub struct AuditSettings {
     pub dir: PathBuf,
     /// Ed25519 PKCS#8 PEM private key, readable by its owner only.
     pub key: PathBuf,
+    /// The lag bound of a sink that ships the trail off the host (the
+    /// Kafka topic sink); while it is over bound every decision is DENY.
+    pub export_gate: Option<Arc<Gate>>,
 }
 
 /// Opens the trail before serving: checks its newest segment and checkpoint,
@@ -48,7 +55,9 @@ pub fn open(settings: &AuditSettings) -> Result<Auditor, audit::AuditError> {
         segment = %report.segment,
         "audit trail open"
     );
-    Ok(Auditor::new(log))
+    let mut auditor = Auditor::new(log);
+    auditor.export_gate = settings.export_gate.clone();
+    Ok(auditor)
 }
 
 /// What an audit record needs from a request beyond what the core keeps:
@@ -84,6 +93,7 @@ pub struct Auditor {
     log: AuditLog,
     /// Calls whose decisions were turned into DENY because the trail failed.
     failures: AtomicU64,
+    export_gate: Option<Arc<Gate>>,
 }
 
 impl Auditor {
@@ -91,7 +101,13 @@ impl Auditor {
         Self {
             log,
             failures: AtomicU64::new(0),
+            export_gate: None,
         }
+    }
+
+    /// The off-host sink's lag and bound, when one ships the trail.
+    pub fn export_gate(&self) -> Option<&Gate> {
+        self.export_gate.as_deref()
     }
 
     /// Calls denied because their decisions could not be recorded.
@@ -114,6 +130,12 @@ impl Auditor {
         actions: &[Action],
         results: &mut [proto::ActionResult],
     ) -> bool {
+        // Fail closed while the off-host copy lags too far: the decisions are
+        // still recorded (as DENY), and the sink counts them.
+        if let Some(gate) = self.export_gate.as_deref().filter(|g| g.over_bound()) {
+            gate.count_denied(results.len() as u64);
+            results.iter_mut().for_each(deny_export_behind);
+        }
         let events = actions
             .iter()
             .zip(results.iter())
@@ -221,6 +243,14 @@ fn deny(result: &mut proto::ActionResult, error: &audit::AuditError) {
     result.cacheable = false;
     result.determining_policies.clear();
     result.errors = vec![format!("audit trail unavailable: {error}")];
+}
+
+/// A DENY because the audit sink is past its lag bound; not cacheable.
+fn deny_export_behind(result: &mut proto::ActionResult) {
+    result.decision = Decision::Deny as i32;
+    result.cacheable = false;
+    result.determining_policies.clear();
+    result.errors = vec!["audit export is behind its bound; denying until it catches up".into()];
 }
 
 #[cfg(test)]

@@ -139,24 +139,30 @@ async fn forward_versions(
 /// Metadata keys of the counters sent with every `Status` response. The
 /// contract has no fields for them yet; these keep them visible meanwhile
 /// (`grpcurl -v`, `kafka-pdp status`).
-pub const COUNTER_KEYS: [&str; 5] = [
+pub const COUNTER_KEYS: [&str; 7] = [
     "x-pdp-decisions",
     "x-pdp-cache-hits",
     "x-pdp-fail-closed-invalid-request",
     "x-pdp-fail-closed-evaluation-error",
     "x-pdp-fail-closed-audit-unavailable",
+    "x-pdp-fail-closed-audit-export-behind",
+    "x-pdp-audit-export-lag",
 ];
 
 impl Service {
     fn add_counters(&self, metadata: &mut tonic::metadata::MetadataMap) {
         let metrics = self.pdp.metrics();
         let (decisions, hits) = metrics.decisions();
+        let export = self.pdp.auditor().and_then(|a| a.export_gate());
+        let export = export.map(|gate| gate.stats()).unwrap_or_default();
         let values = [
             decisions,
             hits,
             metrics.fail_closed_count(FailClosed::InvalidRequest),
             metrics.fail_closed_count(FailClosed::EvaluationError),
             metrics.fail_closed_count(FailClosed::AuditUnavailable),
+            export.denied,
+            export.lag,
         ];
         for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
             metadata.insert(key, MetadataValue::from(value));

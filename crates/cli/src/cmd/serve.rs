@@ -1,8 +1,11 @@
 //! `kafka-pdp serve`: run the policy decision point.
 
-use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration,
+};
 
 use anyhow::bail;
+use kafka_pdp_audit_export::Gate;
 use kafka_pdp_server::audit::AuditSettings;
 use kafka_pdp_server::config::{
     Limits, PolicySource, ServeConfig, Transport, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_LISTEN,
@@ -11,6 +14,8 @@ use kafka_pdp_server::config::{
 };
 
 use super::EXIT_OK;
+
+mod kafka_sink;
 
 /// The default policies of `policies/`, compiled in.
 pub const EMBEDDED: kafka_pdp_server::EmbeddedPolicies =
@@ -97,18 +102,25 @@ pub struct Args {
     /// makes one.
     #[arg(long, value_name = "FILE", requires = "audit_dir")]
     audit_key: Option<PathBuf>,
+
+    #[command(flatten)]
+    audit_kafka: kafka_sink::KafkaSinkArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = config(args)?;
+    let exporter = kafka_sink::exporter(&args.audit_kafka, args.audit_dir.as_deref())?;
+    let config = config(args, exporter.as_ref().map(|e| e.gate()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(exporter) = exporter {
+        kafka_sink::spawn(&runtime, exporter);
+    }
     runtime.block_on(kafka_pdp_server::serve(config, announce, shutdown_signal()))?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
-fn config(args: Args) -> anyhow::Result<ServeConfig> {
+fn config(args: Args, export_gate: Option<Arc<Gate>>) -> anyhow::Result<ServeConfig> {
     let transport = match (args.plaintext, args.tls_cert, args.tls_key) {
         (true, _, _) => Transport::Plaintext {
             allow_remote: args.allow_remote_plaintext,
@@ -138,7 +150,11 @@ fn config(args: Args) -> anyhow::Result<ServeConfig> {
         audit: args
             .audit_dir
             .zip(args.audit_key)
-            .map(|(dir, key)| AuditSettings { dir, key }),
+            .map(|(dir, key)| AuditSettings {
+                dir,
+                key,
+                export_gate,
+            }),
     })
 }
 

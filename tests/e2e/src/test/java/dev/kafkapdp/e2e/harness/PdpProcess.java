@@ -32,13 +32,15 @@ public final class PdpProcess implements AutoCloseable {
     private final Path binary;
     private final Path policyDir;
     private final Path logDir;
+    private final List<String> extraArgs;
     private ChildProcess process;
     private String endpoint;
 
-    private PdpProcess(Path binary, Path policyDir, Path logDir) {
+    private PdpProcess(Path binary, Path policyDir, Path logDir, List<String> extraArgs) {
         this.binary = binary;
         this.policyDir = policyDir;
         this.logDir = logDir;
+        this.extraArgs = List.copyOf(extraArgs);
     }
 
     /** Starts the PDP on a port the kernel picks and waits for its {@code listening on} line. */
@@ -51,12 +53,18 @@ public final class PdpProcess implements AutoCloseable {
      * for its {@code listening on} line.
      */
     public static PdpProcess start(Path binary, Path policyDir, String listen, String logName) {
+        return start(binary, policyDir, listen, logName, List.of());
+    }
+
+    /** Like {@link #start(Path, Path, String, String)}, with {@code extraArgs} after the usual serve flags. */
+    public static PdpProcess start(Path binary, Path policyDir, String listen, String logName,
+            List<String> extraArgs) {
         try {
             Path logDir = Files.createDirectories(E2eEnvironment.logsDir().resolve(logName));
             // Restarts within a run append; a new run starts with empty logs.
             Files.deleteIfExists(logDir.resolve("stdout.log"));
             Files.deleteIfExists(logDir.resolve("stderr.log"));
-            PdpProcess pdp = new PdpProcess(binary, policyDir, logDir);
+            PdpProcess pdp = new PdpProcess(binary, policyDir, logDir, extraArgs);
             pdp.launch(listen);
             return pdp;
         } catch (IOException e) {
@@ -132,8 +140,9 @@ public final class PdpProcess implements AutoCloseable {
     }
 
     private void launch(String listen) {
-        List<String> command = List.of(binary.toString(), "serve", "--plaintext", "--listen", listen,
-                "--policy-dir", policyDir.toString());
+        List<String> command = new java.util.ArrayList<>(List.of(binary.toString(), "serve", "--plaintext",
+                "--listen", listen, "--policy-dir", policyDir.toString()));
+        command.addAll(extraArgs);
         Path stderr = logDir.resolve("stderr.log");
         appendMarker(stderr, "=== kafka-pdp " + String.join(" ", command.subList(1, command.size())));
         ProcessBuilder builder = new ProcessBuilder(command)

@@ -1,0 +1,329 @@
+package dev.kafkapdp.e2e;
+
+import static dev.kafkapdp.e2e.harness.E2eCluster.BILLING;
+import static dev.kafkapdp.e2e.harness.E2eCluster.BROKER;
+import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_READER;
+import static dev.kafkapdp.e2e.harness.E2eCluster.LAB_WRITER;
+import static dev.kafkapdp.e2e.harness.E2eCluster.RELOAD_PROBE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kafkapdp.e2e.harness.BrokerProcess;
+import dev.kafkapdp.e2e.harness.ChildProcess;
+import dev.kafkapdp.e2e.harness.Clients;
+import dev.kafkapdp.e2e.harness.E2eCluster;
+import dev.kafkapdp.e2e.harness.E2eEnvironment;
+import dev.kafkapdp.e2e.harness.Listener;
+import dev.kafkapdp.e2e.harness.PdpProcess;
+import dev.kafkapdp.e2e.harness.PolicyDir;
+import dev.kafkapdp.e2e.harness.Poll;
+import dev.kafkapdp.e2e.harness.SharedCluster;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.GroupAuthorizationException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The audit trail beyond one machine: a PDP with {@code --audit-dir} records every decision of its own broker in
+ * the local chained log and ships each record, unchanged, to a topic on the shared broker.
+ *
+ * <p>Two brokers: decisions come from this class's own broker, whose shim asks this class's PDP; the audit topic
+ * lives on the shared broker, written by the sink as {@code User:reload-probe}, whom a policy file in the shared
+ * PDP's directory grants Write on that one topic. Removing that file is the outage: the sink is then really
+ * refused by a real broker, and the local log is its spool.
+ */
+@ExtendWith(SharedCluster.class)
+class AuditTrailTest {
+
+    private static final Duration ARRIVAL_DEADLINE = Duration.ofSeconds(90);
+    private static final Pattern SEQUENCE = Pattern.compile("\"sequence\":\"(\\d{20})\"");
+
+    private static Path work;
+    private static Path auditDir;
+    private static Path publicKey;
+    private static String auditTopic;
+    private static String grantFile;
+    private static PolicyDir ownPolicies;
+    private static PdpProcess pdp;
+    private static BrokerProcess broker;
+
+    @BeforeAll
+    static void start(E2eCluster shared) throws Exception {
+        work = Files.createTempDirectory("kafka-pdp-e2e-audit-");
+        auditDir = work.resolve("audit");
+        Path key = work.resolve("audit.key");
+        publicKey = work.resolve("audit.key.pub");
+        cli("audit-keygen", "audit", "keygen", "--out", key.toString());
+
+        auditTopic = Clients.unique("e2e.audit.");
+        grantFile = "audit-sink-" + auditTopic.substring("e2e.audit.".length()) + ".cedar";
+        try (Admin admin = shared.superAdmin()) {
+            Clients.createTopics(admin, auditTopic);
+        }
+        shared.policies().write(grantFile, sinkGrant(auditTopic));
+
+        ownPolicies = PolicyDir.create();
+        pdp = PdpProcess.start(E2eEnvironment.pdpBinary(), ownPolicies.root(), "127.0.0.1:0", "audit-pdp",
+                List.of("--audit-dir", auditDir.toString(), "--audit-key", key.toString(),
+                        "--audit-kafka-bootstrap", shared.broker().bootstrap(Listener.CLIENT),
+                        "--audit-kafka-topic", auditTopic,
+                        "--audit-kafka-config", sinkConfig(work.resolve("sink.properties")).toString()));
+        Map<String, String> shimConfig = Map.of(
+                "kafka.pdp.endpoints", pdp.endpoint(),
+                "kafka.pdp.deadline.ms", Integer.toString(E2eCluster.PDP_DEADLINE_MS),
+                "kafka.pdp.start.timeout.ms", "60000");
+        broker = BrokerProcess.start(new BrokerProcess.Settings("audit-broker", E2eCluster.SHIM_AUTHORIZER,
+                shimConfig, List.of(E2eEnvironment.shimJar()), BROKER, List.of(LAB_WRITER, LAB_READER, BILLING)));
+    }
+
+    @AfterAll
+    static void stop(E2eCluster shared) {
+        try {
+            if (broker != null) {
+                broker.close();
+            }
+        } finally {
+            if (pdp != null) {
+                pdp.close();
+            }
+            if (ownPolicies != null) {
+                ownPolicies.close();
+            }
+            shared.policies().delete(grantFile);
+        }
+    }
+
+    @Test
+    void allowedAndDeniedCallsReachTheLocalLogAndTheTopicUnchangedAndTheLogVerifies(E2eCluster shared)
+            throws Exception {
+        String topic = Clients.unique("e2e.labs.audited-");
+        String deniedGroup = Clients.unique("billing-consumers.");
+        runAllowedAndDeniedCalls(topic, deniedGroup);
+
+        String decisions = cli("audit-query", "audit", "query", auditDir.toString(), "--json").output();
+        assertTrue(hasRecord(decisions, "ALLOW", LAB_WRITER.name(), "Write", topic), "an allowed produce");
+        // Kafka refuses these before the produce and the join: at the producer's metadata request and at the
+        // consumer's FindCoordinator, both of which ask Describe.
+        assertTrue(hasRecord(decisions, "DENY", BILLING.name(), "Describe", topic), "a denied produce");
+        assertTrue(hasRecord(decisions, "ALLOW", LAB_READER.name(), "Read", topic), "an allowed fetch");
+        assertTrue(hasRecord(decisions, "DENY", LAB_READER.name(), "Describe", deniedGroup), "a denied group");
+
+        TreeMap<Long, String> local = localRecords();
+        long head = local.lastKey();
+        Map<Long, String> shipped = awaitShipped(shared, head);
+        for (long seq = 1; seq <= head; seq++) {
+            assertEquals(local.get(seq), shipped.get(seq), "record " + seq + " must arrive unchanged");
+        }
+        assertEquals(0, cli("audit-verify", "audit", "verify", auditDir.toString(), "--public-key",
+                publicKey.toString()).exitCode(), "audit verify must pass");
+    }
+
+    @Test
+    void recordsWrittenWhileTheSinkIsRefusedArriveOnceItIsAllowedAgain(E2eCluster shared) throws Exception {
+        awaitShipped(shared, localRecords().lastKey());
+        shared.policies().delete(grantFile);
+        String topic = Clients.unique("e2e.labs.outage-");
+        long spooled;
+        try (Admin sink = Admin.create(shared.clientConfig(RELOAD_PROBE))) {
+            Poll.until("the sink's grant to be revoked", ARRIVAL_DEADLINE, () -> !mayDescribe(sink, auditTopic));
+            runAllowedAndDeniedCalls(topic, Clients.unique("billing-consumers."));
+            spooled = localRecords().lastKey();
+            Poll.until("the sink to report a refused delivery", ARRIVAL_DEADLINE,
+                    () -> pdp.logTail(400).contains("audit export to Kafka failed"));
+            assertTrue(!readToEnd(shared).containsKey(spooled), "records of the outage must not have arrived");
+        } finally {
+            shared.policies().write(grantFile, sinkGrant(auditTopic));
+        }
+        Map<Long, String> local = localRecords();
+        Map<Long, String> shipped = awaitShipped(shared, spooled);
+        for (long seq = 1; seq <= spooled; seq++) {
+            assertEquals(local.get(seq), shipped.get(seq), "record " + seq + " must arrive after the outage");
+        }
+    }
+
+    /** An allowed produce and fetch and a denied produce and group join on {@code topic} of the own broker. */
+    private static void runAllowedAndDeniedCalls(String topic, String deniedGroup) throws Exception {
+        try (Admin admin = broker.superAdmin()) {
+            Clients.createTopics(admin, topic);
+        }
+        try (KafkaProducer<String, String> producer =
+                Clients.producer(broker.clientConfig(LAB_WRITER, Listener.CLIENT), Map.of())) {
+            Clients.sendAll(producer, topic, List.of("panel-1", "panel-2"));
+        }
+        Map<String, Object> plain = Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
+        try (KafkaProducer<String, String> producer =
+                Clients.producer(broker.clientConfig(BILLING, Listener.CLIENT), plain)) {
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> producer.send(new ProducerRecord<>(topic, "x")).get(30, TimeUnit.SECONDS));
+            assertInstanceOf(TopicAuthorizationException.class, failure.getCause());
+        }
+        Map<String, Object> reader = broker.clientConfig(LAB_READER, Listener.CLIENT);
+        try (KafkaConsumer<String, String> consumer =
+                Clients.consumer(reader, Clients.unique("labs-readers."), Map.of())) {
+            assertEquals(2, Clients.readValues(consumer, topic, 2, Clients.OPERATION_TIMEOUT).size());
+        }
+        try (KafkaConsumer<String, String> consumer = Clients.consumer(reader, deniedGroup, Map.of())) {
+            assertThrows(GroupAuthorizationException.class,
+                    () -> Clients.readValues(consumer, topic, 1, Clients.OPERATION_TIMEOUT));
+        }
+    }
+
+    /** Whether one JSON line of {@code audit query --json} holds this decision. */
+    private static boolean hasRecord(String jsonLines, String decision, String principal, String operation,
+            String resource) {
+        return jsonLines.lines().anyMatch(line -> line.contains("\"decision\":\"" + decision + "\"")
+                && line.contains("\"name\":\"" + principal + "\"")
+                && line.contains("\"operation\":\"" + operation + "\"")
+                && line.contains("\"name\":\"" + resource + "\""));
+    }
+
+    /** The stored lines of every segment, by sequence number. */
+    private static TreeMap<Long, String> localRecords() throws IOException {
+        TreeMap<Long, String> records = new TreeMap<>();
+        List<Path> segments;
+        try (Stream<Path> files = Files.list(auditDir)) {
+            segments = files.filter(p -> p.getFileName().toString().matches("seg-\\d{10}\\.jsonl")).sorted()
+                    .toList();
+        }
+        for (Path segment : segments) {
+            String text = Files.readString(segment, StandardCharsets.UTF_8);
+            // Only complete lines are records; a last line without its newline is still being written.
+            String complete = text.substring(0, text.lastIndexOf('\n') + 1);
+            for (String line : complete.split("\n")) {
+                if (!line.isEmpty()) {
+                    records.put(sequence(line), line);
+                }
+            }
+        }
+        assertTrue(!records.isEmpty(), "the local log must hold records");
+        assertEquals(records.lastKey(), (long) records.size(), "local sequence numbers must run 1..n");
+        return records;
+    }
+
+    /**
+     * Consumes the audit topic from the start until every record up to {@code head} is there, and checks what
+     * arrived: each message keyed by its sequence number, numbers without gaps, a repeat (at-least-once) only
+     * ever carrying the same bytes.
+     */
+    private static Map<Long, String> awaitShipped(E2eCluster shared, long head) {
+        TreeMap<Long, String> shipped = new TreeMap<>();
+        Map<String, Object> config = shared.broker().clientConfig(BROKER, Listener.INTERNAL);
+        try (KafkaConsumer<String, String> consumer = Clients.consumer(config, Clients.unique("audit-check."),
+                Map.of())) {
+            consumer.subscribe(List.of(auditTopic));
+            Poll.until("records 1.." + head + " in " + auditTopic, ARRIVAL_DEADLINE, () -> {
+                for (ConsumerRecord<String, String> record : consumer.poll(Duration.ofMillis(200))) {
+                    long seq = sequence(record.value());
+                    assertEquals(String.format("%020d", seq), record.key(), "the key is the sequence number");
+                    String earlier = shipped.putIfAbsent(seq, record.value());
+                    assertTrue(earlier == null || earlier.equals(record.value()), "a repeat must be identical");
+                }
+                return shipped.headMap(head + 1).size() == head;
+            });
+        }
+        List<Long> numbers = new ArrayList<>(shipped.keySet());
+        assertEquals(1L, numbers.get(0), "the topic must start at record 1");
+        assertEquals((long) numbers.size(), numbers.get(numbers.size() - 1), "no gaps in the topic");
+        return shipped;
+    }
+
+    /** Every record in the audit topic now, by sequence number. */
+    private static Map<Long, String> readToEnd(E2eCluster shared) throws Exception {
+        TopicPartition partition = new TopicPartition(auditTopic, 0);
+        long end;
+        try (Admin admin = shared.superAdmin()) {
+            end = admin.listOffsets(Map.of(partition, org.apache.kafka.clients.admin.OffsetSpec.latest())).all()
+                    .get(30, TimeUnit.SECONDS).get(partition).offset();
+        }
+        Map<Long, String> records = new TreeMap<>();
+        Map<String, Object> config = shared.broker().clientConfig(BROKER, Listener.INTERNAL);
+        try (KafkaConsumer<String, String> consumer = Clients.consumer(config, Clients.unique("audit-check."),
+                Map.of())) {
+            consumer.assign(List.of(partition));
+            consumer.seekToBeginning(List.of(partition));
+            Poll.until("the audit topic read to offset " + end, ARRIVAL_DEADLINE, () -> {
+                for (ConsumerRecord<String, String> record : consumer.poll(Duration.ofMillis(200))) {
+                    records.put(sequence(record.value()), record.value());
+                }
+                return consumer.position(partition) >= end;
+            });
+        }
+        return records;
+    }
+
+    /** Whether {@code admin}'s user may describe {@code topic}; a topic authorization error means no. */
+    private static boolean mayDescribe(Admin admin, String topic) throws Exception {
+        try {
+            admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS);
+            return true;
+        } catch (ExecutionException e) {
+            assertInstanceOf(TopicAuthorizationException.class, e.getCause(), "unexpected failure");
+            return false;
+        }
+    }
+
+    private static long sequence(String line) {
+        Matcher m = SEQUENCE.matcher(line);
+        assertTrue(m.find(), "not an audit record: " + line);
+        return Long.parseLong(m.group(1));
+    }
+
+    /** Runs {@code kafka-pdp ARGS} and fails unless it exits 0. */
+    private static ChildProcess.Result cli(String name, String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(E2eEnvironment.pdpBinary().toString());
+        command.addAll(List.of(args));
+        ChildProcess.Result result = ChildProcess.run(name, command, work, Duration.ofSeconds(60));
+        assertEquals(0, result.exitCode(), String.join(" ", args) + " failed:\n" + result.output());
+        return result;
+    }
+
+    /** The sink's SASL login, in a file only its owner reads: no password on a command line. */
+    private static Path sinkConfig(Path file) throws IOException {
+        String text = "security.protocol=SASL_PLAINTEXT\n"
+                + "sasl.mechanism=PLAIN\n"
+                + "sasl.username=" + RELOAD_PROBE.name() + "\n"
+                + "sasl.password=" + RELOAD_PROBE.password() + "\n"
+                // Fail a refused batch within seconds, so that the outage test sees a retry.
+                + "message.timeout.ms=5000\n";
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        return file;
+    }
+
+    private static String sinkGrant(String topic) {
+        return "// Written by AuditTrailTest: the audit sink may write its topic; deleted again by the test.\n"
+                + "@id(\"e2e-audit-sink-" + topic + "\")\n"
+                + "permit (\n"
+                + "  principal == Kafka::Principal::\"" + RELOAD_PROBE.principal() + "\",\n"
+                + "  action in Kafka::Action::\"Write\",\n"
+                + "  resource == Kafka::Topic::\"" + topic + "\"\n"
+                + ");\n";
+    }
+}
