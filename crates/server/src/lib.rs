@@ -4,6 +4,7 @@
 //! goes through; [`client::Connect`] reaches a server from the CLI and tests.
 
 pub mod audit;
+pub mod audit_stream;
 pub mod cache;
 pub mod client;
 pub mod config;

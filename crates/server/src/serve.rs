@@ -8,9 +8,13 @@ use tonic_health::server::HealthReporter;
 
 use crate::{
     audit,
+    audit_stream::AuditStreamService,
     config::{PolicySource, ServeConfig, Transport, SHUTDOWN_GRACE},
     decide::Pdp,
-    proto::{authorizer_server::AuthorizerServer, policy_admin_server::PolicyAdminServer},
+    proto::{
+        audit_stream_server::AuditStreamServer, authorizer_server::AuthorizerServer,
+        policy_admin_server::PolicyAdminServer,
+    },
     service::Service,
     store::PolicyStore,
     tls, watcher,
@@ -94,13 +98,15 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let (stopping, shutdown_rx) = tokio::sync::watch::channel(false);
+    let audit_stream = AuditStreamService::new(config.audit.as_ref().map(|a| a.dir.clone()));
     let service = Service::new(pdp, shutdown_rx);
     let max = config.limits.max_message_bytes;
     let router = server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(AuthorizerServer::new(service.clone()).max_decoding_message_size(max))
-        .add_service(PolicyAdminServer::new(service).max_decoding_message_size(max));
+        .add_service(PolicyAdminServer::new(service).max_decoding_message_size(max))
+        .add_service(AuditStreamServer::new(audit_stream));
 
     let incoming = TcpIncoming::bind(config.listen)
         .map_err(|source| ServeError::Bind {

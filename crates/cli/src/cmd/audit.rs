@@ -13,6 +13,8 @@ use kafka_pdp_audit::{self as audit, checkpoint, AuditRecord, Decision, Filter, 
 
 use super::{EXIT_ERROR, EXIT_OK};
 
+mod subscribe;
+
 /// How often `audit tail --follow` looks for new records.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -33,6 +35,7 @@ enum Command {
     Tail(TailArgs),
     Query(QueryArgs),
     Keygen(KeygenArgs),
+    Subscribe(subscribe::SubscribeArgs),
 }
 
 /// Check a log: name every edited, deleted, reordered or truncated record
@@ -123,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => tail(args),
         Command::Query(args) => query(args),
         Command::Keygen(args) => keygen(args),
+        Command::Subscribe(args) => subscribe::run(args),
     }
 }
 
