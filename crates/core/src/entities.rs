@@ -227,14 +227,24 @@ fn principal_entity(
         .unwrap_or_else(|_| Entity::new_no_attrs(uid, parents))
 }
 
-/// A resource entity with its `name` attribute.
+/// A resource entity with its `name` attribute, built in Cedar's own form:
+/// the public constructor evaluates each attribute as an expression, which
+/// was a seventh of a decision's time.
 fn named_entity(uid: EntityUid, name: &str, parents: HashSet<EntityUid>) -> Entity {
-    let attrs = HashMap::from([(
-        "name".to_owned(),
-        RestrictedExpression::new_string(name.to_owned()),
-    )]);
-    Entity::new(uid.clone(), attrs, parents.clone())
-        .unwrap_or_else(|_| Entity::new_no_attrs(uid, parents))
+    use cedar_policy_core::ast;
+    let uid: &ast::EntityUID = uid.as_ref();
+    let parents = parents
+        .iter()
+        .map(|p| AsRef::<ast::EntityUID>::as_ref(p).clone())
+        .collect();
+    let name = ast::PartialValue::from(ast::Value::from(name.to_owned()));
+    Entity::from(ast::Entity::new_with_attr_partial_value(
+        uid.clone(),
+        [("name".into(), name)],
+        HashSet::new(),
+        parents,
+        [],
+    ))
 }
 
 fn bound_principals(
