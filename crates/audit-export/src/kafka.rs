@@ -12,6 +12,20 @@
 //! broker drops the retries of a batch it already has. A batch is shipped
 //! whole or retried whole, with exponential backoff; the cursor moves only
 //! after every record of the batch is confirmed.
+//!
+//! Several PDPs may share one topic: their records carry distinct CloudEvents
+//! `source`s, so a consumer tells them apart by (`source`, key).
+//!
+//! Known shortcomings:
+//! - The decisions denied while the sink is over bound are recorded too, so
+//!   the lag keeps growing during an outage; it falls back under the bound
+//!   only once the exporter ships faster than the brokers ask.
+//! - Segments that retention deletes before they are shipped are skipped
+//!   (their numbers show as a gap in the topic). With the six-year default
+//!   this needs an outage of years; a short retention makes it real.
+//! - The log is read with blocking file I/O on the runtime (at most one
+//!   8 MiB chunk per batch and a 16 KiB head probe per poll), which can
+//!   hold one async worker that long on a slow disk.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -17,8 +17,12 @@ const PREFIX: &str = "seg-";
 const SUFFIX: &str = ".jsonl";
 
 /// How far back from the end of the newest segment [`head_seq`] looks for
-/// the last complete line. Records are about 1 KiB.
-const HEAD_WINDOW: u64 = 256 * 1024;
+/// the last complete line: a small window first (it runs every poll), then
+/// a large one. Records are about 1 KiB.
+const HEAD_WINDOWS: [u64; 2] = [16 * 1024, 256 * 1024];
+
+/// How much of a segment's start [`Tail::after`] reads for its first line.
+const FIRST_LINE_WINDOW: u64 = 256 * 1024;
 
 /// Most bytes read from a segment per batch.
 const READ_CHUNK: u64 = 8 * 1024 * 1024;
@@ -201,19 +205,27 @@ fn last_seq(path: &Path) -> Result<Option<u64>, ExportError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ExportError::io("read", path, e)),
     };
-    let start = len.saturating_sub(HEAD_WINDOW);
-    let data = read_from(path, start).map_err(|e| ExportError::io("read", path, e))?;
-    let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    let begin = data[..end]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    // Known shortcoming: a single line longer than HEAD_WINDOW at the end of
-    // a segment is read from its middle and reported as corrupt; records are
-    // about 1 KiB, so only a damaged file has one.
-    line_seq(&data[begin..end], path, start + begin as u64).map(Some)
+    for window in HEAD_WINDOWS {
+        let start = len.saturating_sub(window);
+        let data = read_from(path, start).map_err(|e| ExportError::io("read", path, e))?;
+        let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
+            if start == 0 {
+                return Ok(None);
+            }
+            continue;
+        };
+        // The line must begin inside the window: after a `\n`, or at 0.
+        let begin = match data[..end].iter().rposition(|&b| b == b'\n') {
+            Some(p) => p + 1,
+            None if start == 0 => 0,
+            None => continue,
+        };
+        return line_seq(&data[begin..end], path, start + begin as u64).map(Some);
+    }
+    // Known shortcoming: a last line longer than the largest window is not
+    // measured; the lag then reads from the segment before. Records are about
+    // 1 KiB, so only a damaged file has one, and `verify` reports it.
+    Ok(None)
 }
 
 fn first_seq(path: &Path) -> Result<Option<u64>, ExportError> {
@@ -223,7 +235,7 @@ fn first_seq(path: &Path) -> Result<Option<u64>, ExportError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ExportError::io("read", path, e)),
     };
-    file.take(HEAD_WINDOW)
+    file.take(FIRST_LINE_WINDOW)
         .read_to_end(&mut data)
         .map_err(|e| ExportError::io("read", path, e))?;
     match data.iter().position(|&b| b == b'\n') {
@@ -306,6 +318,20 @@ mod tests {
         tail.advance(to, 2);
         write(dir.path(), 1, 1..=4, false);
         assert_eq!(seqs(&tail.peek(5).unwrap().0), [3, 4]);
+    }
+
+    #[test]
+    fn the_head_is_found_past_the_small_window_and_behind_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = |seq: u64, pad: usize| {
+            let padding = "x".repeat(pad);
+            format!("{{\"sequence\":\"{seq:020}\",\"pad\":\"{padding}\"}}\n")
+        };
+        let mut text: String = (1..=100).map(|seq| long(seq, 300)).collect();
+        text.push_str(&long(101, 40 * 1024));
+        text.push_str("{\"sequence\":\"torn");
+        fs::write(dir.path().join("seg-0000000001.jsonl"), text).unwrap();
+        assert_eq!(head_seq(dir.path()).unwrap(), 101);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! record. A replay (`from_sequence`) reads the log from its oldest segment.
 //! A slow subscriber slows only its own reader (a bounded channel), never
 //! the decision path, which does not know subscribers exist.
+//!
+//! Known shortcoming: a replay reads the log from its oldest segment and
+//! drops records before `from_sequence`, so replaying the last few records
+//! of a large log reads all of it first.
 
 use std::{path::PathBuf, pin::Pin, time::Duration};
 
