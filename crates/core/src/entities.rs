@@ -16,9 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
-use cedar_policy::{
-    Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, RestrictedExpression, Schema,
-};
+use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, Schema};
 
 use crate::model::{Operation, Principal, ResourceType};
 
@@ -210,37 +208,36 @@ fn principal_entity(
     name: &str,
     parents: HashSet<EntityUid>,
 ) -> Entity {
-    let attrs = HashMap::from([
-        (
-            "principal_type".to_owned(),
-            RestrictedExpression::new_string(principal_type.to_owned()),
-        ),
-        (
-            "name".to_owned(),
-            RestrictedExpression::new_string(name.to_owned()),
-        ),
-    ]);
-    // String literals cannot fail to evaluate; the fallback keeps the
-    // principal (without attributes, so policies reading them error and
-    // are skipped) rather than panic.
-    Entity::new(uid.clone(), attrs, parents.clone())
-        .unwrap_or_else(|_| Entity::new_no_attrs(uid, parents))
+    let attrs = [("principal_type", principal_type), ("name", name)];
+    entity_with_strings(uid, &attrs, parents)
 }
 
-/// A resource entity with its `name` attribute, built in Cedar's own form:
-/// the public constructor evaluates each attribute as an expression, which
-/// was a seventh of a decision's time.
+/// A resource entity with its `name` attribute.
 fn named_entity(uid: EntityUid, name: &str, parents: HashSet<EntityUid>) -> Entity {
+    entity_with_strings(uid, &[("name", name)], parents)
+}
+
+/// An entity with string attributes, built in Cedar's own form: the public
+/// constructor evaluates each attribute as an expression, which was a
+/// seventh of a decision's time.
+fn entity_with_strings(
+    uid: EntityUid,
+    attrs: &[(&str, &str)],
+    parents: HashSet<EntityUid>,
+) -> Entity {
     use cedar_policy_core::ast;
     let uid: &ast::EntityUID = uid.as_ref();
     let parents = parents
         .iter()
         .map(|p| AsRef::<ast::EntityUID>::as_ref(p).clone())
         .collect();
-    let name = ast::PartialValue::from(ast::Value::from(name.to_owned()));
+    let attrs = attrs.iter().map(|(key, value)| {
+        let value = ast::PartialValue::from(ast::Value::from((*value).to_owned()));
+        ((*key).into(), value)
+    });
     Entity::from(ast::Entity::new_with_attr_partial_value(
         uid.clone(),
-        [("name".into(), name)],
+        attrs,
         HashSet::new(),
         parents,
         [],
