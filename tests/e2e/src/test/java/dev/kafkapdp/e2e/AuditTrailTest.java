@@ -63,6 +63,8 @@ class AuditTrailTest {
 
     private static final Duration ARRIVAL_DEADLINE = Duration.ofSeconds(90);
     private static final Pattern SEQUENCE = Pattern.compile("\"sequence\":\"(\\d{20})\"");
+    /** The record number in a line of {@code audit subscribe} (one JSON object; {@code data} has no seq). */
+    private static final Pattern SUBSCRIBED_SEQ = Pattern.compile("\"seq\":(\\d+),\"source\":");
 
     private static Path work;
     private static Path auditDir;
@@ -124,7 +126,22 @@ class AuditTrailTest {
             throws Exception {
         String topic = Clients.unique("e2e.labs.audited-");
         String deniedGroup = Clients.unique("billing-consumers.");
-        runAllowedAndDeniedCalls(topic, deniedGroup);
+        Path subscribed = work.resolve(Clients.unique("subscribe-") + ".jsonl");
+        ChildProcess subscriber = ChildProcess.start("audit-subscribe", List.of(E2eEnvironment.pdpBinary().toString(),
+                "audit", "subscribe", "--server", pdp.endpoint(), "--plaintext", "--from-sequence", "1"), work,
+                subscribed, work.resolve("subscribe.err"));
+        try {
+            runAllowedAndDeniedCalls(topic, deniedGroup);
+            long head = localRecords().lastKey();
+            Poll.until("the live subscription to reach record " + head, ARRIVAL_DEADLINE,
+                    () -> subscribedSequences(subscribed).size() >= head);
+            List<Long> seen = subscribedSequences(subscribed).subList(0, (int) head);
+            for (int i = 0; i < head; i++) {
+                assertEquals(i + 1L, seen.get(i), "the subscription must deliver every record in order");
+            }
+        } finally {
+            subscriber.stop(Duration.ofSeconds(5));
+        }
 
         String decisions = cli("audit-query", "audit", "query", auditDir.toString(), "--json").output();
         assertTrue(hasRecord(decisions, "ALLOW", LAB_WRITER.name(), "Write", topic), "an allowed produce");
@@ -192,6 +209,18 @@ class AuditTrailTest {
             assertThrows(GroupAuthorizationException.class,
                     () -> Clients.readValues(consumer, topic, 1, Clients.OPERATION_TIMEOUT));
         }
+    }
+
+    /** The sequence numbers of the JSON lines {@code audit subscribe} printed so far. */
+    private static List<Long> subscribedSequences(Path output) throws IOException {
+        List<Long> sequences = new ArrayList<>();
+        for (String line : Files.readAllLines(output, StandardCharsets.UTF_8)) {
+            Matcher m = SUBSCRIBED_SEQ.matcher(line);
+            if (m.find()) {
+                sequences.add(Long.parseLong(m.group(1)));
+            }
+        }
+        return sequences;
     }
 
     /** Whether one JSON line of {@code audit query --json} holds this decision. */
