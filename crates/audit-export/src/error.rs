@@ -30,6 +30,8 @@ pub enum ExportError {
     },
     #[error("cannot create the Kafka producer: {0}")]
     Producer(String),
+    #[error("OTLP endpoint {0}")]
+    Endpoint(String),
 }
 
 impl ExportError {

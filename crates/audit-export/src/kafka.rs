@@ -28,30 +28,20 @@
 //!   hold one async worker that long on a slow disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::Producer;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use crate::{cursor::Cursor, error::ExportError, tail, Gate, RawRecord, Tail};
+use crate::exporter::{ExportSettings, Exporter, Sink, DEFAULT_BATCH, DEFAULT_POLL};
+use crate::{error::ExportError, RawRecord};
 
 /// Topic the records go to when none is named.
 pub const DEFAULT_TOPIC: &str = "kafka-pdp-audit";
 
 /// File name of the cursor, in the audit log directory.
 pub const CURSOR_FILE: &str = "export-kafka.cursor";
-
-/// Most records produced per batch (and held in memory).
-pub const DEFAULT_BATCH: usize = 1_000;
-
-/// How often the exporter looks for new records and refreshes the lag.
-pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
-
-/// First and longest wait before retrying a failed batch.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// How long librdkafka keeps trying one record before it reports failure
 /// (`message.timeout.ms`; the client config file may change it).
@@ -148,82 +138,50 @@ fn producer(config: &KafkaSinkConfig) -> Result<FutureProducer, ExportError> {
         .map_err(|e| ExportError::Producer(e.to_string()))
 }
 
-/// Tails the log and ships it to the topic. See the module docs.
-pub struct KafkaExporter {
+/// The topic as a [`Sink`].
+pub struct KafkaSink {
     config: KafkaSinkConfig,
     producer: FutureProducer,
-    cursor: Cursor,
-    tail: Tail,
-    gate: Arc<Gate>,
 }
 
-impl KafkaExporter {
+/// Tails the log and ships it to the topic. See the module docs.
+pub type KafkaExporter = Exporter<KafkaSink>;
+
+impl Exporter<KafkaSink> {
     /// Loads the cursor and builds the producer; connects lazily.
     pub fn new(config: KafkaSinkConfig) -> Result<KafkaExporter, ExportError> {
-        let cursor = Cursor::load(&config.dir.join(CURSOR_FILE))?;
-        let tail = Tail::after(&config.dir, cursor.get())?;
-        let gate = Arc::new(Gate::new(config.max_lag));
-        let producer = producer(&config)?;
-        let exporter = KafkaExporter {
-            config,
-            producer,
-            cursor,
-            tail,
-            gate,
+        let settings = ExportSettings {
+            dir: config.dir.clone(),
+            cursor_file: CURSOR_FILE,
+            max_lag: config.max_lag,
+            batch: config.batch,
+            poll: config.poll,
         };
-        exporter.refresh_lag();
-        Ok(exporter)
+        let producer = producer(&config)?;
+        tracing::info!(topic = %config.topic, "audit export to Kafka configured");
+        Exporter::with_sink(settings, KafkaSink { config, producer })
+    }
+}
+
+impl Sink for KafkaSink {
+    fn name(&self) -> &'static str {
+        "Kafka"
     }
 
-    /// The lag gauge and the over-bound flag, for the decision path.
-    pub fn gate(&self) -> Arc<Gate> {
-        self.gate.clone()
-    }
-
-    /// Ships until `shutdown` resolves. Never returns an error: a broken
-    /// log or sink is logged, shows as lag and is retried.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        tracing::info!(
-            topic = %self.config.topic,
-            cursor = self.cursor.get(),
-            max_lag = self.config.max_lag,
-            "audit export to Kafka started"
-        );
-        tokio::pin!(shutdown);
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let stepped = tokio::select! {
-                () = &mut shutdown => break,
-                stepped = self.step() => stepped,
-            };
-            let wait = match stepped {
-                Ok(0) => self.config.poll,
-                Ok(_) => {
-                    backoff = BACKOFF_MIN;
-                    Duration::ZERO
-                }
-                Err(why) => {
-                    self.gate.failed_batch();
-                    tracing::warn!(%why, retry_in = ?backoff, "audit export to Kafka failed");
-                    self.replace_broken_producer();
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    wait
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(wait) => {}
-            }
+    /// Produces every record and waits for all delivery reports.
+    async fn ship(&mut self, batch: &[RawRecord]) -> Result<(), String> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for record in batch {
+            pending.push(self.send(record)?);
         }
-        tracing::info!(cursor = self.cursor.get(), "audit export to Kafka stopped");
+        futures_all(pending).await
     }
 
     /// An idempotent producer that hit a fatal error (the broker lost its
     /// producer state, say) refuses every later record: start a new one,
     /// which gets a new producer id. The retried batch may then duplicate
     /// records already written; their sequence numbers show it.
-    fn replace_broken_producer(&mut self) {
+    fn recover(&mut self) {
         if self.producer.client().fatal_error().is_none() {
             return;
         }
@@ -235,42 +193,9 @@ impl KafkaExporter {
             Err(why) => tracing::warn!(%why, "audit export: cannot replace the Kafka producer"),
         }
     }
+}
 
-    /// Ships one batch; returns how many records it shipped.
-    async fn step(&mut self) -> Result<usize, String> {
-        self.refresh_lag();
-        let (batch, to) = self
-            .tail
-            .peek(self.config.batch)
-            .map_err(|e| e.to_string())?;
-        let Some(last) = batch.last().map(|r| r.seq) else {
-            return Ok(0);
-        };
-        self.ship(&batch).await?;
-        self.cursor.store(last).map_err(|e| e.to_string())?;
-        self.tail.advance(to, last);
-        self.gate.delivered(batch.len() as u64);
-        self.refresh_lag();
-        Ok(batch.len())
-    }
-
-    /// Produces every record and waits for all delivery reports. While it
-    /// waits the lag keeps being refreshed, so an outage shows as it grows.
-    async fn ship(&self, batch: &[RawRecord]) -> Result<(), String> {
-        let mut pending = Vec::with_capacity(batch.len());
-        for record in batch {
-            pending.push(self.send(record)?);
-        }
-        let reports = futures_all(pending);
-        tokio::pin!(reports);
-        loop {
-            tokio::select! {
-                done = &mut reports => return done,
-                () = tokio::time::sleep(self.config.poll) => self.refresh_lag(),
-            }
-        }
-    }
-
+impl KafkaSink {
     fn send(&self, record: &RawRecord) -> Result<DeliveryFuture, String> {
         let key = format!("{:020}", record.seq);
         let message = FutureRecord::to(&self.config.topic)
@@ -279,29 +204,6 @@ impl KafkaExporter {
         self.producer
             .send_result(message)
             .map_err(|(e, _)| format!("record {}: {e}", record.seq))
-    }
-
-    /// Lag = newest record in the log minus the cursor.
-    fn refresh_lag(&self) {
-        let head = match tail::head_seq(&self.config.dir) {
-            Ok(head) => head,
-            Err(why) => {
-                tracing::warn!(%why, "audit export: cannot read the log head");
-                return;
-            }
-        };
-        let lag = head.saturating_sub(self.cursor.get());
-        if self.gate.set_lag(lag) {
-            if self.gate.over_bound() {
-                tracing::error!(
-                    lag,
-                    max = self.config.max_lag,
-                    "audit export over bound; denying"
-                );
-            } else {
-                tracing::warn!(lag, "audit export back within bound");
-            }
-        }
     }
 }
 

@@ -8,20 +8,25 @@
 //! after a crash or a sink outage a few records may arrive twice, never zero
 //! times, and their sequence numbers let a consumer find duplicates and gaps.
 //!
+//! - [`exporter`]: the loop every sink shares (cursor, batches, backoff, lag).
 //! - [`kafka`]: the Kafka topic sink.
+//! - [`otlp`]: the OpenTelemetry logs sink (OTLP over gRPC).
 //! - [`Gate`]: the lag gauge and the "over bound" flag the decision path
 //!   checks: past [`DEFAULT_MAX_LAG`] undelivered records the PDP must deny
 //!   until the sink catches up (fail closed, like a full disk).
 
 mod cursor;
 mod error;
+pub mod exporter;
 pub mod kafka;
+pub mod otlp;
 mod tail;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 pub use cursor::Cursor;
 pub use error::ExportError;
+pub use exporter::{Exporter, Sink};
 pub use tail::{head_seq, RawRecord, Tail};
 
 /// Undelivered records past which a sink is "over bound" and the PDP denies

@@ -30,9 +30,9 @@ pub struct AuditSettings {
     pub dir: PathBuf,
     /// Ed25519 PKCS#8 PEM private key, readable by its owner only.
     pub key: PathBuf,
-    /// The lag bound of a sink that ships the trail off the host (the
-    /// Kafka topic sink); while it is over bound every decision is DENY.
-    pub export_gate: Option<Arc<Gate>>,
+    /// The lag bounds of the sinks that ship the trail off the host (Kafka,
+    /// OTLP); while any is over its bound every decision is DENY.
+    pub export_gates: Vec<Arc<Gate>>,
 }
 
 /// Opens the trail before serving: checks its newest segment and checkpoint,
@@ -56,7 +56,7 @@ pub fn open(settings: &AuditSettings) -> Result<Auditor, audit::AuditError> {
         "audit trail open"
     );
     let mut auditor = Auditor::new(log);
-    auditor.export_gate = settings.export_gate.clone();
+    auditor.export_gates = settings.export_gates.clone();
     Ok(auditor)
 }
 
@@ -93,7 +93,7 @@ pub struct Auditor {
     log: AuditLog,
     /// Calls whose decisions were turned into DENY because the trail failed.
     failures: AtomicU64,
-    export_gate: Option<Arc<Gate>>,
+    export_gates: Vec<Arc<Gate>>,
 }
 
 impl Auditor {
@@ -101,13 +101,13 @@ impl Auditor {
         Self {
             log,
             failures: AtomicU64::new(0),
-            export_gate: None,
+            export_gates: Vec::new(),
         }
     }
 
-    /// The off-host sink's lag and bound, when one ships the trail.
-    pub fn export_gate(&self) -> Option<&Gate> {
-        self.export_gate.as_deref()
+    /// The off-host sinks' lags and bounds.
+    pub fn export_gates(&self) -> &[Arc<Gate>] {
+        &self.export_gates
     }
 
     /// Calls denied because their decisions could not be recorded.
@@ -132,7 +132,7 @@ impl Auditor {
     ) -> bool {
         // Fail closed while the off-host copy lags too far: the decisions are
         // still recorded (as DENY), and the sink counts them.
-        if let Some(gate) = self.export_gate.as_deref().filter(|g| g.over_bound()) {
+        if let Some(gate) = self.export_gates.iter().find(|g| g.over_bound()) {
             gate.count_denied(results.len() as u64);
             results.iter_mut().for_each(deny_export_behind);
         }

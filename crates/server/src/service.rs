@@ -153,16 +153,17 @@ impl Service {
     fn add_counters(&self, metadata: &mut tonic::metadata::MetadataMap) {
         let metrics = self.pdp.metrics();
         let (decisions, hits) = metrics.decisions();
-        let export = self.pdp.auditor().and_then(|a| a.export_gate());
-        let export = export.map(|gate| gate.stats()).unwrap_or_default();
+        let gates = self.pdp.auditor().map_or(&[][..], |a| a.export_gates());
+        let export_denied = gates.iter().map(|g| g.stats().denied).sum();
+        let export_lag = gates.iter().map(|g| g.stats().lag).max().unwrap_or(0);
         let values = [
             decisions,
             hits,
             metrics.fail_closed_count(FailClosed::InvalidRequest),
             metrics.fail_closed_count(FailClosed::EvaluationError),
             metrics.fail_closed_count(FailClosed::AuditUnavailable),
-            export.denied,
-            export.lag,
+            export_denied,
+            export_lag,
         ];
         for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
             metadata.insert(key, MetadataValue::from(value));

@@ -15,7 +15,7 @@ use kafka_pdp_server::config::{
 
 use super::EXIT_OK;
 
-mod kafka_sink;
+mod audit_export;
 
 /// The default policies of `policies/`, compiled in.
 pub const EMBEDDED: kafka_pdp_server::EmbeddedPolicies =
@@ -104,23 +104,25 @@ pub struct Args {
     audit_key: Option<PathBuf>,
 
     #[command(flatten)]
-    audit_kafka: kafka_sink::KafkaSinkArgs,
+    audit_export: audit_export::ExportArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let exporter = kafka_sink::exporter(&args.audit_kafka, args.audit_dir.as_deref())?;
-    let config = config(args, exporter.as_ref().map(|e| e.gate()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Some(exporter) = exporter {
-        kafka_sink::spawn(&runtime, exporter);
-    }
+    // The sinks' clients bind to the runtime they are made in.
+    let exporters = {
+        let _entered = runtime.enter();
+        audit_export::Exporters::new(&args.audit_export, args.audit_dir.as_deref())?
+    };
+    let config = config(args, exporters.gates())?;
+    exporters.spawn(&runtime);
     runtime.block_on(kafka_pdp_server::serve(config, announce, shutdown_signal()))?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
-fn config(args: Args, export_gate: Option<Arc<Gate>>) -> anyhow::Result<ServeConfig> {
+fn config(args: Args, export_gates: Vec<Arc<Gate>>) -> anyhow::Result<ServeConfig> {
     let transport = match (args.plaintext, args.tls_cert, args.tls_key) {
         (true, _, _) => Transport::Plaintext {
             allow_remote: args.allow_remote_plaintext,
@@ -153,7 +155,7 @@ fn config(args: Args, export_gate: Option<Arc<Gate>>) -> anyhow::Result<ServeCon
             .map(|(dir, key)| AuditSettings {
                 dir,
                 key,
-                export_gate,
+                export_gates,
             }),
     })
 }
