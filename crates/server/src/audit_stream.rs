@@ -7,9 +7,11 @@
 //! A slow subscriber slows only its own reader (a bounded channel), never
 //! the decision path, which does not know subscribers exist.
 //!
-//! Known shortcoming: a replay reads the log from its oldest segment and
+//! Known shortcomings: a replay reads the log from its oldest segment and
 //! drops records before `from_sequence`, so replaying the last few records
-//! of a large log reads all of it first.
+//! of a large log reads all of it first. Any client the transport lets in
+//! (with `--tls-client-ca`, any holder of a certificate from that CA) may
+//! subscribe; there is no per-RPC authorization of who may read the trail.
 
 use std::{path::PathBuf, pin::Pin, time::Duration};
 
@@ -56,7 +58,11 @@ impl AuditStream for AuditStreamService {
         };
         let selection = Selection::of(request.into_inner())?;
         let follower = match selection.from {
-            0 => Follower::from_end(&dir).map_err(status)?,
+            // Finding the end reads the newest segment: off the async workers.
+            0 => tokio::task::spawn_blocking(move || Follower::from_end(&dir))
+                .await
+                .map_err(|_| Status::internal("the audit reader failed"))?
+                .map_err(status)?,
             _ => Follower::from_start(&dir),
         };
         let (tx, rx) = mpsc::channel(BUFFER);
