@@ -13,6 +13,21 @@
 //! whole or retried whole, with exponential backoff; the cursor moves only
 //! after every record of the batch is confirmed.
 //!
+//! SASL and TLS settings come from a librdkafka properties file
+//! (`serve --audit-kafka-config`), readable by the PDP's user only, e.g.:
+//!
+//! ```text
+//! security.protocol=SASL_SSL
+//! sasl.mechanism=PLAIN
+//! sasl.username=kafka-pdp-audit
+//! sasl.password=<secret>
+//! ssl.ca.location=/etc/kafka-pdp/kafka-ca.pem
+//! ```
+//!
+//! The binary is built without librdkafka's TLS and SCRAM support (no
+//! `ssl` feature yet), so today only PLAINTEXT and SASL_PLAINTEXT with PLAIN
+//! connect; the file's other keys are passed through as written.
+//!
 //! Several PDPs may share one topic: their records carry distinct CloudEvents
 //! `source`s, so a consumer tells them apart by (`source`, key).
 //!
