@@ -422,6 +422,14 @@ async fn memory(options: &Options) {
     stop.store(true, Relaxed);
     let checked = caller.await.expect("caller");
     let after = Rss::of(pdp.pid());
+    // The old set is freed off the request path once its last call is done;
+    // watch the resident size settle for a few seconds.
+    let settle_start = Instant::now();
+    let mut settled = after.rss_mib;
+    while settle_start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        settled = settled.min(Rss::of(pdp.pid()).rss_mib);
+    }
     let (decided, failed) = (counts.0.load(Relaxed), counts.1.load(Relaxed));
     println!(
         "reload of a changed {count}-policy set: new version after {:.1} s \
@@ -435,6 +443,11 @@ async fn memory(options: &Options) {
     println!(
         "decisions during the reload: {decided} calls answered, {failed} failed, \
          versions seen: {checked}"
+    );
+    println!(
+        "VmRSS 5 s after the swap (the old set freed): {settled:.1} MiB, \
+         ratio to the first load {:.2}",
+        settled / loaded.rss_mib
     );
     println!(
         "target: RSS < 1024 MiB at {count} policies; peak {:.1} MiB ({})",
