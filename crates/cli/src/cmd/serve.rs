@@ -118,7 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let config = config(args, exporters.gates())?;
     exporters.spawn(&runtime);
-    runtime.block_on(kafka_pdp_server::serve(config, announce, shutdown_signal()))?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        anyhow::Ok(kafka_pdp_server::serve(config, announce, shutdown).await?)
+    })?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -167,18 +170,27 @@ fn announce(addr: SocketAddr) {
     let _ = out.flush();
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed here, before the server binds and announces its address: a
+/// signal sent right after the `listening on` line must stop the server
+/// gracefully, not kill it.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
