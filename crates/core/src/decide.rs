@@ -23,6 +23,7 @@ use crate::store::{
 /// The answer for one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
+    /// ALLOW when true; everything else is a DENY.
     pub allowed: bool,
     /// Ids of the policies that determined the decision, sorted: the
     /// satisfied forbids of a DENY, the satisfied permits of an ALLOW, none
@@ -58,6 +59,7 @@ pub struct EvalError {
     /// request itself (an operation that does not apply to the resource
     /// type, say).
     pub policy_id: Option<String>,
+    /// What went wrong, lowercase, as Cedar says it.
     pub message: String,
 }
 
@@ -74,6 +76,7 @@ impl std::fmt::Display for EvalError {
 /// A decision with what led to it, for people and admin tools.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Explanation {
+    /// The decision, exactly as `decide` gives it.
     pub decision: Decision,
     /// Every policy the index selected for evaluation, sorted by id; the
     /// others cannot apply to this request.
@@ -87,12 +90,15 @@ pub struct Explanation {
 /// Kafka's `authorizeByResourceType` answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ByTypeDecision {
+    /// ALLOW when true.
     pub allowed: bool,
     /// When allowed: a resource name on which the operation is allowed.
     pub example_resource_name: Option<String>,
     /// The determining policies of the allowing decision.
     pub determining: Vec<String>,
+    /// Errors of the decisions that were tried.
     pub errors: Vec<EvalError>,
+    /// False when any decision tried read the request time.
     pub cacheable: bool,
 }
 

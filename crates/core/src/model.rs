@@ -226,8 +226,10 @@ impl fmt::Display for ResourceType {
 /// tools.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PatternType {
+    /// The name of one resource.
     #[default]
     Literal,
+    /// Every resource whose name starts with the given one.
     Prefixed,
 }
 
@@ -369,26 +371,32 @@ impl RequestContext {
         }
     }
 
+    /// The Kafka principal the request is authenticated as.
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
 
+    /// The client's address (`context.client_address`).
     pub fn client_address(&self) -> IpAddr {
         self.client_address
     }
 
+    /// The broker listener name (`context.listener`).
     pub fn listener(&self) -> &str {
         &self.listener
     }
 
+    /// The listener's security protocol (`context.security_protocol`).
     pub fn security_protocol(&self) -> &str {
         &self.security_protocol
     }
 
+    /// The client id the client sent (`context.client_id`).
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
 
+    /// The Kafka API of the request, e.g. `FETCH` (`context.request_api`).
     pub fn request_api(&self) -> &str {
         &self.request_api
     }
@@ -449,18 +457,22 @@ impl Action {
         )
     }
 
+    /// The operation asked for.
     pub fn operation(&self) -> Operation {
         self.operation
     }
 
+    /// The type of the resource.
     pub fn resource_type(&self) -> ResourceType {
         self.resource_type
     }
 
+    /// The resource name (or prefix, for a prefixed pattern).
     pub fn resource_name(&self) -> &str {
         &self.resource_name
     }
 
+    /// Whether the name is literal or a prefix.
     pub fn pattern_type(&self) -> PatternType {
         self.pattern_type
     }

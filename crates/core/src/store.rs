@@ -41,11 +41,14 @@ const ID_ANNOTATION: &str = "id";
 /// (`roles.cedar`, `schema.cedarschema`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceFile {
+    /// The file name relative to the policy directory.
     pub name: String,
+    /// The file's content.
     pub text: String,
 }
 
 impl SourceFile {
+    /// A file named `name` holding `text`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         SourceFile {
             name: name.into(),
@@ -77,7 +80,9 @@ enum FileKind {
 /// Whether a policy permits or forbids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PolicyEffect {
+    /// Allows when satisfied, unless a forbid is satisfied too.
     Permit,
+    /// Denies when satisfied, whatever else is satisfied.
     Forbid,
 }
 
@@ -86,6 +91,7 @@ pub enum PolicyEffect {
 pub struct PolicyInfo {
     /// The policy id: its `@id`, or the link id of a template-linked policy.
     pub id: String,
+    /// Permit or forbid.
     pub effect: PolicyEffect,
     /// The template's `@id` for a template-linked policy.
     pub template_id: Option<String>,

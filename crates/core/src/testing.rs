@@ -117,10 +117,12 @@ pub struct TestReport {
 }
 
 impl TestReport {
+    /// Number of passed cases.
     pub fn passed(&self) -> usize {
         self.results.iter().filter(|r| r.passed).count()
     }
 
+    /// Number of failed cases (and unreadable files).
     pub fn failed(&self) -> usize {
         self.results.len() - self.passed()
     }
