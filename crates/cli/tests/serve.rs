@@ -328,6 +328,25 @@ async fn health_reports_serving_and_reflection_lists_the_services() {
     assert!(names.contains(&"kafka_pdp.v1.Authorizer"), "{names:?}");
     assert!(names.contains(&"kafka_pdp.v1.PolicyAdmin"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    // The older reflection protocol too, which older grpcurl versions ask.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut reflection =
+        alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let list = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([list]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().expect("one response");
+    let listed = format!("{response:?}");
+    assert!(listed.contains("kafka_pdp.v1.Authorizer"), "{listed}");
 }
 
 #[test]

@@ -93,17 +93,22 @@ pub async fn serve(
     let _watcher = start_reloads(&store, &pdp)?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: older grpcurl and IDE clients ask v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection_v1, reflection_v1alpha) =
+        (reflection().build_v1()?, reflection().build_v1alpha()?);
     let (stopping, shutdown_rx) = tokio::sync::watch::channel(false);
     let audit_stream = AuditStreamService::new(config.audit.as_ref().map(|a| a.dir.clone()));
     let service = Service::new(pdp, shutdown_rx);
     let max = config.limits.max_message_bytes;
     let router = server
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(AuthorizerServer::new(service.clone()).max_decoding_message_size(max))
         .add_service(PolicyAdminServer::new(service).max_decoding_message_size(max))
         .add_service(AuditStreamServer::new(audit_stream));
