@@ -631,35 +631,13 @@ fn extension_call(
     }
 }
 
-/// `now` as a Cedar datetime, `YYYY-MM-DDThh:mm:ss.sssZ` (UTC). Times
-/// before 1970 are clamped to the epoch.
+/// `now` as a Cedar datetime, `YYYY-MM-DDThh:mm:ss.sssZ` (UTC): Cedar takes
+/// exactly three fractional digits. Times before 1970 are clamped to the epoch.
 pub(crate) fn cedar_datetime(now: SystemTime) -> String {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// well-known algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let now = now.max(UNIX_EPOCH);
+    // A SystemTime past jiff's range (year 9999) is clamped to its maximum.
+    let ts = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::MAX);
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]
