@@ -87,6 +87,15 @@ impl RequestMeta {
     }
 }
 
+impl RequestMeta {
+    /// Kafka's `logIfDenied` of action `index`: false for the checks Kafka
+    /// expects to fail, such as listing a client's authorized operations.
+    /// Unknown (no such action) counts as true, so a denial is never hidden.
+    pub fn log_if_denied(&self, index: usize) -> bool {
+        self.log_flags.get(index).is_none_or(|&(_, denied)| denied)
+    }
+}
+
 /// The audit trail as the decision path sees it.
 #[derive(Debug)]
 pub struct Auditor {
@@ -256,6 +265,23 @@ fn deny_export_behind(result: &mut proto::ActionResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denial_is_logged_unless_kafka_asked_not_to() {
+        let quiet = proto::Action {
+            log_if_denied: false,
+            ..Default::default()
+        };
+        let loud = proto::Action {
+            log_if_denied: true,
+            ..Default::default()
+        };
+        let meta = RequestMeta::of(None, &[quiet, loud]);
+        assert!(!meta.log_if_denied(0));
+        assert!(meta.log_if_denied(1));
+        // A by-resource-type question carries no actions: its denial is logged.
+        assert!(meta.log_if_denied(2));
+    }
 
     #[test]
     fn only_the_policy_id_of_an_error_is_recorded() {

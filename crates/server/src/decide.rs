@@ -202,8 +202,8 @@ impl Pdp {
     }
 
     /// Every decision passes here before its response is sent: recorded in
-    /// the audit trail (when on) and durable, then logged (DENY at info,
-    /// ALLOW at debug) and counted. A decision the trail could not record is
+    /// the audit trail (when on) and durable, then logged (DENY at info unless
+    /// Kafka asked not to log it, ALLOW at debug) and counted. A decision the trail could not record is
     /// turned into a DENY here, so nothing unrecorded is answered ALLOW.
     async fn settle(
         &self,
@@ -225,8 +225,8 @@ impl Pdp {
             }
         }
         self.metrics.decided(results.len() as u64, 0);
-        for (action, result) in actions.iter().zip(results.iter()) {
-            log_decision(active, context, action, result);
+        for (index, (action, result)) in actions.iter().zip(results.iter()).enumerate() {
+            log_decision(active, context, action, result, meta.log_if_denied(index));
             let denied = result.decision != Decision::Allow as i32;
             if recorded && denied && !result.errors.is_empty() {
                 self.metrics.fail_closed(FailClosed::EvaluationError, 1);
@@ -241,6 +241,7 @@ fn log_decision(
     context: &RequestContext,
     action: &Action,
     result: &proto::ActionResult,
+    log_if_denied: bool,
 ) {
     let allowed = result.decision == Decision::Allow as i32;
     macro_rules! event {
@@ -260,10 +261,12 @@ fn log_decision(
             )
         };
     }
-    if allowed {
-        event!(tracing::Level::DEBUG, "ALLOW");
-    } else {
-        event!(tracing::Level::INFO, "DENY");
+    // Kafka's convention: denials it asked not to log (authorized-operations
+    // listings) go to debug with the allows; the audit trail has them all.
+    match (allowed, log_if_denied) {
+        (true, _) => event!(tracing::Level::DEBUG, "ALLOW"),
+        (false, true) => event!(tracing::Level::INFO, "DENY"),
+        (false, false) => event!(tracing::Level::DEBUG, "DENY"),
     }
 }
 
