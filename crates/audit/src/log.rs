@@ -3,32 +3,37 @@
 //!
 //! # Threading model
 //!
-//! One OS thread, `audit-writer`, owns the files. [`AuditLog::append`] sends
-//! its events over a bounded channel and waits. The writer takes everything
-//! that is queued (up to `max_batch_events`), numbers and chains it, writes
-//! it with one `write`, makes it durable with one `fdatasync`, and only then
-//! completes every waiting call. While it syncs, new calls queue up for the
-//! next batch, so the cost of a sync is shared by everyone who arrived during
-//! the previous one. When the queue is full, `append` waits: the decision
-//! path slows down rather than dropping a record. The writer is a thread, not
-//! a tokio task, because `fdatasync` blocks for milliseconds.
+//! Two OS threads own the files. [`AuditLog::append`] sends its events over
+//! a bounded channel and waits. The `audit-writer` takes everything that is
+//! queued (up to `max_batch_events`), numbers and chains it, writes it with
+//! one `write`, and hands the batch to the `audit-syncer`, then goes straight
+//! back to the queue. The syncer takes every batch handed over since its last
+//! `fdatasync`, runs one `fdatasync`, and only then completes every waiting
+//! call of those batches. So while one sync runs, the next batch is gathered
+//! and written, and a caller waits for about one sync, not two; the cost of a
+//! sync is shared by everyone who arrived during the previous one. The
+//! syncer syncs through its own handle on the segment file (an `fdatasync`
+//! flushes the file, whichever descriptor names it). Checkpoints, rotation,
+//! repair and close first wait until every written batch is synced. When
+//! the queue is full, or `queue_depth` calls are written and waiting for a
+//! sync, `append` waits: the decision path slows down rather than dropping
+//! a record. These are threads, not tokio tasks, because `fdatasync` blocks
+//! for milliseconds.
 //!
-//! Known shortcoming: the writer does not encode and write the next batch
-//! while the current `fdatasync` runs, so each caller waits for up to two
-//! syncs. With few concurrent callers throughput is bound by sync latency:
-//! on a 2-core test machine with ~4 ms syncs, 32 callers of 20 actions got
-//! 0.30x the decisions per second of the PDP without the trail
-//! (`cargo bench -p kafka-pdp --bench audit_load`). Overlapping the two (a
-//! separate sync thread, acknowledging batch N when a sync that started
-//! after it ends) is the next step.
+//! Known shortcoming: throughput is still bound by sync latency when callers
+//! are few, since each call waits for a whole sync (~4 ms on the 2-core
+//! test machine): `n` callers of one call at a time get at most about
+//! `n / sync latency` calls per second.
 //!
 //! # Failure
 //!
-//! A failed write or sync fails every call of that batch, and nothing of
-//! the batch counts as written: the sequence numbers are not used up. Before
-//! the next batch the writer cuts the file back to its last durable length,
-//! so the partial bytes of the failed batch (never acknowledged to anyone)
-//! disappear; while it cannot, every `append` fails with
+//! A failed write fails every call of that batch; a failed sync fails every
+//! call of the batches it covered and of every batch written after them
+//! (their bytes follow bytes that may be lost). Nothing of a failed batch
+//! counts as written: the writer goes back to the last synced record, so
+//! the sequence numbers are not used up. Before the next batch the writer
+//! cuts the file back to its last durable length, so the partial bytes of
+//! the failed batches (never acknowledged to anyone) disappear; while it cannot, every `append` fails with
 //! [`AuditError::Unwritable`]. A full disk therefore makes the PDP deny until
 //! space is freed, and then it resumes without a restart.
 //!
@@ -58,11 +63,12 @@
 //! segments keeps the rest verifiable because every segment boundary has a
 //! signed checkpoint (see [`checkpoint`](crate::checkpoint)).
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -227,12 +233,22 @@ impl AuditLog {
     pub fn open(config: AuditConfig) -> Result<(AuditLog, OpenReport), AuditError> {
         config.check()?;
         let counters = Arc::new(Counters::default());
-        let (writer, report) = Writer::open(config, counters.clone())?;
+        let (mut writer, report) = Writer::open(config, counters.clone())?;
         let (tx, rx) = mpsc::channel(writer.limits.queue_depth);
-        thread::Builder::new()
+        let syncs = writer.syncs.clone();
+        let syncer = thread::Builder::new()
+            .name("audit-syncer".into())
+            .spawn(move || syncs.run())
+            .map_err(|e| AuditError::io("start the syncer for", "audit log", e))?;
+        writer.syncer = Some(syncer);
+        let syncs = writer.syncs.clone();
+        let started = thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| AuditError::io("start the writer for", "audit log", e))?;
+            .spawn(move || writer.run(rx));
+        if let Err(e) = started {
+            syncs.stop();
+            return Err(AuditError::io("start the writer for", "audit log", e));
+        }
         Ok((AuditLog { tx, counters }, report))
     }
 
@@ -296,7 +312,10 @@ struct Limits {
 struct OpenSegment {
     index: u64,
     file: Box<dyn AppendFile>,
-    /// Bytes known durable; a failed write is cut back to this.
+    /// The syncer's own handle on the same file.
+    sync: Arc<SyncFile>,
+    /// Bytes written; once every batch is synced, bytes known durable, and a
+    /// failed write is cut back to this.
     len: u64,
     /// Records written by this writer; 1 for a reopened segment that holds
     /// older ones (only "none or some" matters).
@@ -327,6 +346,9 @@ struct Writer {
     /// Set after a failed write until the partial bytes are cut off.
     damaged: Option<String>,
     closed: bool,
+    /// What the writer shares with the syncer thread.
+    syncs: Arc<Syncs>,
+    syncer: Option<thread::JoinHandle<()>>,
 }
 
 /// The newest state found on disk by `open`.
@@ -368,6 +390,13 @@ impl Writer {
             .open_append(&cp_path)
             .map_err(|e| AuditError::io("open", &cp_path, e))?;
         sync_dir(&dir)?;
+        let durable = Mark {
+            len: segment.len,
+            next_seq: found.next_seq,
+            last_hash: found.last_hash,
+            last_segment: found.last_segment.clone(),
+            records: segment.records,
+        };
 
         let mut writer = Writer {
             source: config.source,
@@ -382,7 +411,7 @@ impl Writer {
                 max_batch_events: config.max_batch_events,
                 queue_depth: config.queue_depth,
             },
-            counters,
+            counters: counters.clone(),
             segment,
             checkpoints,
             checkpoints_len: tail.len,
@@ -393,6 +422,8 @@ impl Writer {
             since_checkpoint: 0,
             damaged: None,
             closed: false,
+            syncs: Arc::new(Syncs::new(durable, counters.clone())),
+            syncer: None,
             dir,
         };
         let tail_torn = !tail.torn.is_empty();
@@ -438,6 +469,10 @@ impl Writer {
         }
         // Every handle is gone: close as a shutdown would.
         let _ = self.close();
+        self.syncs.stop();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
     }
 
     /// One group commit.
@@ -468,17 +503,68 @@ impl Writer {
         self.last_segment = segment_name(self.segment.index);
         self.segment.records += total as u64;
         self.since_checkpoint += total as u64;
-        self.counters
-            .records
-            .fetch_add(total as u64, Ordering::Relaxed);
-        self.counters.group_commits.fetch_add(1, Ordering::Relaxed);
-        for ((_, reply), receipt) in batch.into_iter().zip(receipts) {
-            let _ = reply.send(Ok(receipt));
-        }
+        let replies = batch.into_iter().map(|(_, reply)| reply).zip(receipts);
+        self.hand_over(Written {
+            file: self.segment.sync.clone(),
+            replies: replies.collect(),
+            records: total as u64,
+            after: self.mark(),
+        });
         if self.since_checkpoint >= self.limits.checkpoint_every {
-            // A failure marks the writer damaged; the next batch retries the
-            // repair and fails if it cannot. The records above are durable.
-            let _ = self.write_checkpoint(Reason::Interval, Vec::new(), false);
+            // A checkpoint may cover only synced records.
+            self.drain();
+            if self.damaged.is_none() {
+                // A failure marks the writer damaged; the next batch retries
+                // the repair and fails if it cannot.
+                let _ = self.write_checkpoint(Reason::Interval, Vec::new(), false);
+            }
+        }
+    }
+
+    /// Where the writer stands after its newest written batch.
+    fn mark(&self) -> Mark {
+        Mark {
+            len: self.segment.len,
+            next_seq: self.next_seq,
+            last_hash: self.last_hash,
+            last_segment: self.last_segment.clone(),
+            records: self.segment.records,
+        }
+    }
+
+    /// Queues a written batch for the syncer. Waits while `queue_depth`
+    /// calls already wait for a sync, so a slow disk slows `append` down.
+    fn hand_over(&self, written: Written) {
+        let mut state = self.syncs.lock();
+        while state.waiting >= self.limits.queue_depth {
+            state = self.syncs.wait(state);
+        }
+        state.waiting += written.replies.len();
+        state.queue.push_back(written);
+        self.syncs.changed.notify_all();
+    }
+
+    /// Waits until every written batch is synced. If a sync failed, goes
+    /// back to the newest synced record (the failed batches' sequence
+    /// numbers are free again) and marks the writer damaged, so that the
+    /// next batch cuts their bytes off first.
+    fn drain(&mut self) {
+        let mut state = self.syncs.lock();
+        while !state.queue.is_empty() || state.syncing {
+            state = self.syncs.wait(state);
+        }
+        let Some(error) = state.failed.take() else {
+            return;
+        };
+        let durable = state.durable.clone();
+        drop(state);
+        self.segment.len = durable.len;
+        self.segment.records = durable.records;
+        self.next_seq = durable.next_seq;
+        self.last_hash = durable.last_hash;
+        self.last_segment = durable.last_segment;
+        if self.damaged.is_none() {
+            self.damaged = Some(error.to_string());
         }
     }
 
@@ -486,6 +572,11 @@ impl Writer {
     fn prepare(&mut self) -> Result<(), AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
+        }
+        // Repair cuts back to the synced length and rotation checkpoints the
+        // newest record: both need every written batch synced first.
+        if self.damaged.is_some() || self.rotation_due() || self.syncs.lock().failed.is_some() {
+            self.drain();
         }
         if self.damaged.is_some() {
             self.repair()?;
@@ -496,10 +587,9 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes a batch; the syncer makes it durable.
     fn write_segment(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
-        let file = &mut self.segment.file;
-        let result = file.write_all(bytes).and_then(|()| file.sync_data());
-        match result {
+        match self.segment.file.write_all(bytes) {
             Ok(()) => {
                 self.segment.len += bytes.len() as u64;
                 Ok(())
@@ -544,6 +634,7 @@ impl Writer {
         self.write_checkpoint(Reason::Rotation, Vec::new(), false)?;
         let index = self.segment.index + 1;
         self.segment = open_segment(&*self.storage, &self.dir, index, false)?;
+        self.syncs.lock().durable = self.mark();
         sync_dir(&self.dir)?;
         self.apply_retention();
         Ok(())
@@ -633,6 +724,7 @@ impl Writer {
             return Ok(());
         }
         self.closed = true;
+        self.drain();
         if self.damaged.is_some() {
             self.repair()?;
         }
@@ -640,6 +732,160 @@ impl Writer {
             self.write_checkpoint(Reason::Close, Vec::new(), false)?;
         }
         Ok(())
+    }
+}
+
+// === impl Syncs ===
+
+/// A segment file as the syncer sees it: a second handle, used only for
+/// `fdatasync`, which flushes the file's data whichever handle wrote it.
+struct SyncFile {
+    path: PathBuf,
+    file: Mutex<Box<dyn AppendFile>>,
+}
+
+/// Where the writer stands after a batch, and goes back to if a sync fails.
+#[derive(Clone)]
+struct Mark {
+    len: u64,
+    next_seq: u64,
+    last_hash: Hash,
+    last_segment: String,
+    records: u64,
+}
+
+/// A batch that is written and waits for a sync.
+struct Written {
+    file: Arc<SyncFile>,
+    replies: Vec<(Reply<Receipt>, Receipt)>,
+    records: u64,
+    after: Mark,
+}
+
+/// The hand-over between the writer and the syncer thread.
+struct Syncs {
+    state: Mutex<SyncState>,
+    /// Signalled whenever `state` changes.
+    changed: Condvar,
+    counters: Arc<Counters>,
+}
+
+struct SyncState {
+    /// Written batches, oldest first, not yet taken by a sync.
+    queue: VecDeque<Written>,
+    /// Calls waiting in `queue` and in the running sync.
+    waiting: usize,
+    syncing: bool,
+    /// Where the writer stood after the newest synced batch.
+    durable: Mark,
+    /// Set by a failed sync; until the writer takes it (in `drain`), every
+    /// batch fails unsynced: its bytes follow bytes that may be lost.
+    failed: Option<AuditError>,
+    stop: bool,
+}
+
+impl Syncs {
+    fn new(durable: Mark, counters: Arc<Counters>) -> Syncs {
+        Syncs {
+            state: Mutex::new(SyncState {
+                queue: VecDeque::new(),
+                waiting: 0,
+                syncing: false,
+                durable,
+                failed: None,
+                stop: false,
+            }),
+            changed: Condvar::new(),
+            counters,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, SyncState>) -> MutexGuard<'a, SyncState> {
+        self.changed
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends `run` once the queue is empty.
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    /// The syncer thread: one `fdatasync` for everything queued, then the
+    /// replies of everything it covered.
+    fn run(&self) {
+        let mut state = self.lock();
+        loop {
+            while state.queue.is_empty() && !state.stop {
+                state = self.wait(state);
+            }
+            let Some(first) = state.queue.pop_front() else {
+                return;
+            };
+            // INVARIANT: a record is acknowledged only after an `fdatasync`
+            // that began after its write completed. The writer queues a batch
+            // only once its `write` returned, and the batches are taken off
+            // the queue here, before the sync that acknowledges them starts;
+            // a batch queued while a sync runs waits for the next one.
+            let file = first.file.clone();
+            let mut batches = vec![first];
+            while let Some(next) = state.queue.pop_front() {
+                if !Arc::ptr_eq(&next.file, &file) {
+                    state.queue.push_front(next);
+                    break;
+                }
+                batches.push(next);
+            }
+            let earlier = state.failed.as_ref().map(copy_error);
+            let result = match earlier {
+                Some(error) => Err(error),
+                None => {
+                    state.syncing = true;
+                    drop(state);
+                    let synced = file.sync();
+                    state = self.lock();
+                    state.syncing = false;
+                    synced
+                }
+            };
+            let calls: usize = batches.iter().map(|b| b.replies.len()).sum();
+            state.waiting -= calls;
+            match &result {
+                Ok(()) => {
+                    if let Some(last) = batches.last() {
+                        state.durable = last.after.clone();
+                    }
+                    let records: u64 = batches.iter().map(|b| b.records).sum();
+                    let counters = &self.counters;
+                    counters.records.fetch_add(records, Ordering::Relaxed);
+                    counters.group_commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    if state.failed.is_none() {
+                        state.failed = Some(copy_error(error));
+                    }
+                }
+            }
+            self.changed.notify_all();
+            drop(state);
+            for (reply, receipt) in batches.into_iter().flat_map(|b| b.replies) {
+                let _ = reply.send(result.as_ref().map(|()| receipt).map_err(copy_error));
+            }
+            state = self.lock();
+        }
+    }
+}
+
+impl SyncFile {
+    fn sync(&self) -> Result<(), AuditError> {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        file.sync_data()
+            .map_err(|e| AuditError::io("sync", &self.path, e))
     }
 }
 
@@ -705,12 +951,20 @@ fn open_segment(
     let file = storage
         .open_append(&path)
         .map_err(|e| AuditError::io("open", &path, e))?;
+    let sync = storage
+        .open_append(&path)
+        .map_err(|e| AuditError::io("open", &path, e))?;
+    let sync = Arc::new(SyncFile {
+        path: path.clone(),
+        file: Mutex::new(sync),
+    });
     let len = file
         .size()
         .map_err(|e| AuditError::io("read the length of", &path, e))?;
     Ok(OpenSegment {
         index,
         file,
+        sync,
         len,
         records: 0,
         opened: Instant::now(),
