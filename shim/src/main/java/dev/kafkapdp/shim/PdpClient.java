@@ -1,8 +1,13 @@
 package dev.kafkapdp.shim;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.kafka.common.config.ConfigException;
@@ -17,20 +22,26 @@ import dev.kafkapdp.proto.v1.AuthorizerGrpc;
 import dev.kafkapdp.proto.v1.PolicyVersion;
 import dev.kafkapdp.proto.v1.WatchPolicyVersionRequest;
 import io.grpc.ChannelCredentials;
+import io.grpc.ConnectivityState;
 import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 
 /**
- * The gRPC side of the shim: one channel over all PDP replicas, the two decision RPCs with a deadline, and the
+ * The gRPC side of the shim: one channel per PDP replica, the two decision RPCs with a deadline, and the
  * policy-version stream kept open with backoff.
  *
- * <p>Failover: the channel round-robins over the replicas that are connected; a replica that goes away is skipped
- * and reconnected by gRPC with exponential backoff. A call that was in flight on it fails, and the caller denies.
+ * <p>Failover: one channel per replica. Decision calls are spread round-robin over the replicas that are connected
+ * (then the others). A call that fails with UNAVAILABLE (the connection broke or could not be made) is tried again on
+ * the next replica within the same deadline, at most once per other replica; only when the deadline passes or every
+ * replica failed does the caller deny. A replica that goes away is reconnected by gRPC with exponential backoff.
+ * The version stream is held to one replica at a time and moves to the next one each time it is reopened.
  */
 final class PdpClient implements AutoCloseable {
 
@@ -45,9 +56,8 @@ final class PdpClient implements AutoCloseable {
     private static final long CLOSE_AWAIT_MS = 5_000;
 
     private final PdpConfig config;
-    private final ManagedChannel channel;
-    private final AuthorizerGrpc.AuthorizerBlockingStub blocking;
-    private final AuthorizerGrpc.AuthorizerStub async;
+    private final List<Replica> replicas;
+    private final AtomicInteger nextReplica = new AtomicInteger();
     private final ScheduledExecutorService scheduler;
     private final Backoff watchBackoff = new Backoff(100, 5_000);
     private final AtomicLong watchAttempt = new AtomicLong();
@@ -59,19 +69,125 @@ final class PdpClient implements AutoCloseable {
     PdpClient(PdpConfig config, ScheduledExecutorService scheduler) {
         this.config = config;
         this.scheduler = scheduler;
-        this.channel = buildChannel(config, scheduler);
-        this.blocking = AuthorizerGrpc.newBlockingStub(channel);
-        this.async = AuthorizerGrpc.newStub(channel);
+        List<Replica> built = new ArrayList<>();
+        try {
+            for (PdpConfig.Endpoint endpoint : config.endpoints()) {
+                built.add(new Replica(buildChannel(config, endpoint, scheduler)));
+            }
+        } catch (RuntimeException e) {
+            built.forEach(replica -> replica.channel.shutdownNow());
+            throw e;
+        }
+        this.replicas = List.copyOf(built);
     }
 
-    /** One batched decision call; throws {@link io.grpc.StatusRuntimeException} on any failure or timeout. */
+    /** One PDP replica: its own channel and stubs. */
+    private static final class Replica {
+        final ManagedChannel channel;
+        final AuthorizerGrpc.AuthorizerBlockingStub blocking;
+        final AuthorizerGrpc.AuthorizerStub async;
+
+        Replica(ManagedChannel channel) {
+            this.channel = channel;
+            this.blocking = AuthorizerGrpc.newBlockingStub(channel);
+            this.async = AuthorizerGrpc.newStub(channel);
+        }
+    }
+
+    /** One batched decision call; throws {@link StatusRuntimeException} on any failure or timeout. */
     AuthorizeResponse authorize(AuthorizeRequest request) {
-        return blocking.withDeadlineAfter(config.deadlineMs(), TimeUnit.MILLISECONDS).authorize(request);
+        return withFailover(stub -> stub.authorize(request));
     }
 
-    /** Kafka's by-resource-type question; throws {@link io.grpc.StatusRuntimeException} like {@link #authorize}. */
+    /** Kafka's by-resource-type question; throws {@link StatusRuntimeException} like {@link #authorize}. */
     AuthorizeByResourceTypeResponse authorizeByResourceType(AuthorizeByResourceTypeRequest request) {
-        return blocking.withDeadlineAfter(config.deadlineMs(), TimeUnit.MILLISECONDS).authorizeByResourceType(request);
+        return withFailover(stub -> stub.authorizeByResourceType(request));
+    }
+
+    /**
+     * Makes the call on one replica after the other, connected ones first in round-robin order, under one deadline
+     * of {@code kafka.pdp.deadline.ms} for all attempts. Only UNAVAILABLE moves on to the next replica: any other
+     * failure (an error status, the deadline) is final, and so is UNAVAILABLE from the last replica.
+     */
+    private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc) {
+        Deadline deadline = Deadline.after(config.deadlineMs(), TimeUnit.MILLISECONDS);
+        StatusRuntimeException last = null;
+        for (Replica replica : attemptOrder()) {
+            if (deadline.isExpired()) {
+                break;
+            }
+            if (!connected(replica.channel, deadline)) {
+                last = Status.UNAVAILABLE.withDescription("a PDP replica could not be connected").asRuntimeException();
+                continue;
+            }
+            try {
+                return rpc.apply(replica.blocking.withDeadline(deadline));
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                    throw e;
+                }
+                last = e;
+            }
+        }
+        if (last != null) {
+            throw last;
+        }
+        throw Status.DEADLINE_EXCEEDED.withDescription("no replica answered within " + config.deadlineMs() + " ms")
+            .asRuntimeException();
+    }
+
+    /**
+     * Whether the replica's channel is connected, connecting it first if need be: a channel waiting out gRPC's
+     * reconnect backoff (a replica that was down and may be back, as after a restart) is told to try at once, and
+     * the call waits, within the deadline, for that attempt to succeed or fail. A refused connection is known in
+     * about a millisecond on a local network, so a replica that is down costs little. Known shortcomings: if the
+     * attempt fails before the wait is registered, the wait lasts until the deadline (the call is then denied even
+     * when a later replica in the order could have answered; only with three or more replicas); and while replicas
+     * are down every call that reaches them starts a connection attempt, so their connect backoff does not hold.
+     */
+    private static boolean connected(ManagedChannel channel, Deadline deadline) {
+        ConnectivityState state = channel.getState(true);
+        boolean attempted = state != ConnectivityState.TRANSIENT_FAILURE;
+        if (!attempted) {
+            channel.resetConnectBackoff();
+        }
+        try {
+            while (state != ConnectivityState.READY) {
+                if (state == ConnectivityState.TRANSIENT_FAILURE && attempted) {
+                    return false;
+                }
+                CountDownLatch changed = new CountDownLatch(1);
+                channel.notifyWhenStateChanged(state, changed::countDown);
+                long left = deadline.timeRemaining(TimeUnit.NANOSECONDS);
+                if (left <= 0 || !changed.await(left, TimeUnit.NANOSECONDS)) {
+                    return false;
+                }
+                state = channel.getState(true);
+                attempted |= state != ConnectivityState.TRANSIENT_FAILURE;
+            }
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** Every replica once: the connected ones from the round-robin position on, then the rest in the same order. */
+    private List<Replica> attemptOrder() {
+        int count = replicas.size();
+        if (count == 1) {
+            return replicas;
+        }
+        int start = Math.floorMod(nextReplica.getAndIncrement(), count);
+        List<Replica> ready = new ArrayList<>(count);
+        List<Replica> others = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            Replica replica = replicas.get((start + i) % count);
+            // getState(true) also starts connecting an idle channel, so that it is ready for a later call.
+            (replica.channel.getState(true) == ConnectivityState.READY ? ready : others).add(replica);
+        }
+        ready.addAll(others);
+        return ready;
     }
 
     /** Opens the version stream and keeps it open (reopening with backoff) until {@link #close()}. */
@@ -88,7 +204,8 @@ final class PdpClient implements AutoCloseable {
         watchContext = context;
         // Fail-fast on purpose: while no replica is reachable the call fails at once and the loop below retries
         // with its own short backoff, resetting gRPC's connect backoff (which grows to minutes) each time.
-        context.run(() -> async
+        Replica replica = replicas.get((int) Math.floorMod(attempt, (long) replicas.size()));
+        context.run(() -> replica.async
             .watchPolicyVersion(WatchPolicyVersionRequest.getDefaultInstance(), new Watcher(listener, attempt)));
     }
 
@@ -135,7 +252,7 @@ final class PdpClient implements AutoCloseable {
                 LOG.debug("PDP still unreachable ({}); retrying in {} ms", status.getCode(), delay);
             }
             scheduler.schedule(() -> {
-                channel.resetConnectBackoff();
+                replicas.forEach(replica -> replica.channel.resetConnectBackoff());
                 watch(listener);
             }, delay, TimeUnit.MILLISECONDS);
         }
@@ -148,24 +265,31 @@ final class PdpClient implements AutoCloseable {
         if (context != null) {
             context.cancel(null);
         }
-        channel.shutdown();
-        try {
-            if (!channel.awaitTermination(CLOSE_AWAIT_MS, TimeUnit.MILLISECONDS)) {
-                channel.shutdownNow();
+        replicas.forEach(replica -> replica.channel.shutdown());
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_AWAIT_MS);
+        for (Replica replica : replicas) {
+            try {
+                long left = until - System.nanoTime();
+                if (!replica.channel.awaitTermination(Math.max(0, left), TimeUnit.NANOSECONDS)) {
+                    replica.channel.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                replicas.forEach(r -> r.channel.shutdownNow());
+                Thread.currentThread().interrupt();
+                return;
             }
-        } catch (InterruptedException e) {
-            channel.shutdownNow();
-            Thread.currentThread().interrupt();
         }
     }
 
     @SuppressWarnings("deprecation") // nameResolverFactory: the simplest way to give one channel a fixed list
-    private static ManagedChannel buildChannel(PdpConfig config, ScheduledExecutorService scheduler) {
+    private static ManagedChannel buildChannel(PdpConfig config, PdpConfig.Endpoint endpoint,
+                                               ScheduledExecutorService scheduler) {
         ChannelCredentials credentials = credentials(config);
         try {
             return NettyChannelBuilder.forTarget(StaticResolverFactory.target(), credentials)
-                .nameResolverFactory(new StaticResolverFactory(config.endpoints(), scheduler))
-                .defaultLoadBalancingPolicy("round_robin")
+                .nameResolverFactory(new StaticResolverFactory(List.of(endpoint), scheduler))
+                // Failover between replicas is withFailover's; gRPC's own retry would go to the same replica.
+                .disableRetry()
                 .keepAliveTime(30, TimeUnit.SECONDS)
                 .keepAliveTimeout(10, TimeUnit.SECONDS)
                 .userAgent("kafka-pdp-shim")

@@ -14,12 +14,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.apache.kafka.common.Endpoint;
 import org.apache.kafka.common.acl.AccessControlEntryFilter;
@@ -279,6 +286,73 @@ class PdpAuthorizerTest {
     }
 
     @Test
+    void callsInFlightOnAKilledReplicaAreRetriedOnTheOtherWithoutDenials() throws Exception {
+        try (FakePdp first = new FakePdp(); KillableProxy firstProcess = new KillableProxy(first.port());
+             FakePdp second = new FakePdp()) {
+            first.delayMs = 20; // keeps calls in flight on the replica when it is killed
+            second.delayMs = 20;
+            configure(firstProcess.endpoint() + "," + second.endpoint(), Map.of());
+            awaitVersion("v1");
+            AtomicInteger warmUps = new AtomicInteger();
+            await("both replicas connected", WAIT, () -> {
+                authorizer.authorize(ctx("warm-up-" + warmUps.incrementAndGet()), topics(AclOperation.READ, "a"));
+                return !first.requests.isEmpty() && !second.requests.isEmpty();
+            });
+
+            int threads = 4;
+            int perThread = 40;
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            CountDownLatch halfway = new CountDownLatch(threads * 10);
+            List<Future<Integer>> denials = new ArrayList<>();
+            try {
+                for (int t = 0; t < threads; t++) {
+                    int thread = t;
+                    denials.add(pool.submit(() -> {
+                        int denied = 0;
+                        for (int i = 0; i < perThread; i++) {
+                            // A new principal every time: a cache miss, so every call goes to a replica.
+                            List<AuthorizationResult> result = authorizer.authorize(ctx("user-" + thread + "-" + i),
+                                topics(AclOperation.READ, "allowed-a"));
+                            if (!result.equals(List.of(ALLOWED))) {
+                                denied++;
+                            }
+                            halfway.countDown();
+                        }
+                        return denied;
+                    }));
+                }
+                assertTrue(halfway.await(WAIT.toMillis(), TimeUnit.MILLISECONDS));
+                int beforeKill = second.requests.size();
+                firstProcess.kill(); // resets its connections, with calls in flight
+                int denied = 0;
+                for (Future<Integer> f : denials) {
+                    denied += f.get();
+                }
+                assertEquals(0, denied, () -> "the surviving replica answers every call; fail-closed counts: "
+                    + failClosedCounts());
+                assertEquals(0, metrics().failClosedCount(ShimMetrics.FailReason.UNAVAILABLE));
+                assertTrue(second.requests.size() > beforeKill, "the survivor served the calls after the kill");
+            } finally {
+                pool.shutdownNow();
+            }
+
+            second.close();
+            assertEquals(List.of(DENIED), authorizer.authorize(ctx("late"), topics(AclOperation.READ, "allowed-a")),
+                "with every replica gone the call is denied");
+            assertEquals(1, metrics().failClosedCount(ShimMetrics.FailReason.UNAVAILABLE)
+                + metrics().failClosedCount(ShimMetrics.FailReason.DEADLINE_EXCEEDED));
+        }
+    }
+
+    private Map<ShimMetrics.FailReason, Long> failClosedCounts() {
+        Map<ShimMetrics.FailReason, Long> counts = new java.util.EnumMap<>(ShimMetrics.FailReason.class);
+        for (ShimMetrics.FailReason reason : ShimMetrics.FailReason.values()) {
+            counts.put(reason, metrics().failClosedCount(reason));
+        }
+        return counts;
+    }
+
+    @Test
     void hostNamesAreLookedUpAndAnUnknownOneIsSkipped() throws Exception {
         try (FakePdp pdp = new FakePdp()) {
             configure("no-such-pdp.invalid:50051,localhost:" + pdp.port(), Map.of());
@@ -354,7 +428,7 @@ class PdpAuthorizerTest {
     void aclsAreReadOnlyAndSayWhereThePoliciesLive() throws Exception {
         configure("127.0.0.1:" + closedPort(), Map.of());
 
-        List<AclBinding> all = new java.util.ArrayList<>();
+        List<AclBinding> all = new ArrayList<>();
         authorizer.acls(AclBindingFilter.ANY).forEach(all::add);
         assertEquals(1, all.size());
         assertTrue(all.get(0).pattern().name().contains("Cedar policies"), all.get(0).toString());

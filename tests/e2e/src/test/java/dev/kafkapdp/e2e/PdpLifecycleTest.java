@@ -159,9 +159,8 @@ class PdpLifecycleTest {
     private static void assertServedByTheOther(Admin writer, PdpProcess victim, String name, boolean crash)
             throws Exception {
         String which = takeDown(victim, name, crash);
-        // Known shortcoming of the shim (reported): requests routed to a replica in the moment it goes away
-        // (killed or stopped) are denied rather than retried on the other one, so the take-over costs a few
-        // denials. Counted and printed here; the steady state after it is asserted strictly below.
+        // A request routed to a replica in the moment it goes away (killed or stopped) is retried by the shim on
+        // the other one within the same deadline, so the take-over must cost no denial at all.
         AtomicInteger transientDenials = new AtomicInteger();
         Duration tookOver = Poll.until("the other replica to answer with replica " + which + " down",
                 FAILOVER_DEADLINE, () -> {
@@ -173,6 +172,8 @@ class PdpLifecycleTest {
                 });
         System.out.printf("with replica %s, the other answered after %d ms; %d request(s) denied meanwhile%n",
                 which, tookOver.toMillis(), transientDenials.get());
+        assertEquals(0, transientDenials.get(), "requests denied while replica " + which
+                + " went down, though the other replica could have answered them");
 
         for (int i = 0; i < REQUESTS_ON_ONE_REPLICA; i++) {
             assertTrue(allowed(writer, Clients.unique("e2e.labs.failover-")),
