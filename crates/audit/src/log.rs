@@ -1240,3 +1240,123 @@ fn check_against_checkpoint(
     // them against the key an auditor trusts.
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::event::*;
+    use crate::storage::FsStorage;
+
+    /// Real files whose `fdatasync` fails while `failing` is set.
+    #[derive(Clone)]
+    struct FailingSync(Arc<AtomicBool>);
+
+    struct FailingSyncFile {
+        inner: Box<dyn AppendFile>,
+        failing: Arc<AtomicBool>,
+    }
+
+    impl Storage for FailingSync {
+        fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
+            Ok(Box::new(FailingSyncFile {
+                inner: FsStorage.open_append(path)?,
+                failing: self.0.clone(),
+            }))
+        }
+    }
+
+    impl AppendFile for FailingSyncFile {
+        fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.inner.write_all(bytes)
+        }
+
+        fn sync_data(&mut self) -> io::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(5)); // EIO
+            }
+            self.inner.sync_data()
+        }
+
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            self.inner.truncate(len)
+        }
+
+        fn size(&self) -> io::Result<u64> {
+            self.inner.size()
+        }
+    }
+
+    fn event(i: u64) -> DecisionEvent {
+        DecisionEvent {
+            time: jiff::Timestamp::from_second(1_780_000_000 + i as i64).unwrap(),
+            schema: SCHEMA_VERSION,
+            decision: Decision::Allow,
+            principal: Principal {
+                kind: "User".into(),
+                name: "svc-1".into(),
+            },
+            operation: "Read".into(),
+            resource: Resource {
+                kind: "Topic".into(),
+                name: format!("orders-{i}"),
+                pattern: PatternType::Literal,
+            },
+            client: Client {
+                address: "10.1.2.3".into(),
+                id: "consumer".into(),
+            },
+            listener: "SASL_SSL".into(),
+            security_protocol: "SASL_SSL".into(),
+            request: RequestInfo {
+                api: "FETCH".into(),
+                api_version: 17,
+                correlation_id: i as i32,
+            },
+            broker_id: 1,
+            policy: PolicyRef {
+                version: "sha256:0123".into(),
+                determining: vec!["readers".into()],
+                errored: vec![],
+            },
+            decided_by: DecidedBy::Pdp,
+            log_if_allowed: false,
+            log_if_denied: true,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_sync_fails_its_batches_and_frees_their_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut config = AuditConfig::new(dir.path(), key.clone());
+        config.storage = Arc::new(FailingSync(failing.clone()));
+        let (log, _) = AuditLog::open(config).unwrap();
+        log.append(vec![event(1), event(2)]).await.unwrap();
+
+        // Concurrent appends while syncs fail: written, never acknowledged.
+        failing.store(true, Ordering::SeqCst);
+        let calls: Vec<_> = (3..11)
+            .map(|i| {
+                let log = log.clone();
+                tokio::spawn(async move { log.append(vec![event(i)]).await })
+            })
+            .collect();
+        for call in calls {
+            let err = call.await.unwrap().unwrap_err();
+            assert!(err.to_string().contains("sync"), "{err}");
+        }
+
+        failing.store(false, Ordering::SeqCst);
+        let receipt = log.append(vec![event(11)]).await.unwrap();
+        assert_eq!(receipt.first_seq, 3);
+        log.shutdown().await.unwrap();
+        assert_eq!(log.stats().records, 3);
+
+        let report = crate::verify(dir.path(), Some(&[key.verifying_key()])).unwrap();
+        assert!(report.is_intact(), "{:#?}", report.findings);
+        assert_eq!(report.records, 3);
+    }
+}
