@@ -3,51 +3,59 @@
 //!
 //! # Threading model
 //!
-//! Two OS threads own the files. [`AuditLog::append`] sends its events over
-//! a bounded channel and waits. The `audit-writer` takes everything that is
-//! queued (up to `max_batch_events`), numbers and chains it, writes it with
-//! one `write`, and hands the batch to the `audit-syncer`, then goes straight
-//! back to the queue. The syncer takes every batch handed over since its last
+//! Two OS threads own the files. [`AuditLog::append`] sends its events over a
+//! bounded channel and waits. The `audit-writer` takes everything that is
+//! queued (up to `max_batch_events`), numbers and chains it, writes it with one
+//! `write`, and hands the batch to the `audit-syncer`, then goes straight back
+//! to the queue. The syncer takes every batch handed over since its last
 //! `fdatasync`, runs one `fdatasync`, and only then completes every waiting
 //! call of those batches. So while one sync runs, the next batch is gathered
-//! and written, and a caller waits for about one sync, not two; the cost of a
-//! sync is shared by everyone who arrived during the previous one. The
+//! and written, and the next sync can start as soon as this one ends; the cost
+//! of a sync is shared by everyone who arrived during the previous one. The
 //! syncer syncs through its own handle on the segment file (an `fdatasync`
 //! flushes the file, whichever descriptor names it). Checkpoints, rotation,
-//! repair and close first wait until every written batch is synced. When
-//! the queue is full, or `queue_depth` calls are written and waiting for a
-//! sync, `append` waits: the decision path slows down rather than dropping
-//! a record. These are threads, not tokio tasks, because `fdatasync` blocks
-//! for milliseconds.
+//! repair and close first wait until every written batch is synced. When the
+//! queue is full, or `queue_depth` calls are written and waiting for a sync,
+//! `append` waits: the decision path slows down rather than dropping a record.
+//! These are threads, not tokio tasks, because `fdatasync` blocks for
+//! milliseconds.
 //!
-//! Known shortcoming: throughput is still bound by sync latency when callers
-//! are few, since each call waits for a whole sync (~4 ms on the 2-core
-//! test machine): `n` callers of one call at a time get at most about
-//! `n / sync latency` calls per second.
+//! Known shortcomings: a call that arrives while a sync runs is completed only
+//! when the next sync ends, as before, so with few callers throughput is bound
+//! by sync latency (`n` callers making one call at a time get at most `n / sync
+//! latency` calls per second). And every record is serialized and hashed on the
+//! one writer thread: with the no-op sync of `cargo bench -p kafka-pdp-audit
+//! --bench append` that ceiling was 170-225k records/s on the 2-core test
+//! machine, so when decisions are cheap (cached) the trail is bound by CPU, not
+//! by syncs. In `cargo bench -p kafka-pdp --bench audit_load -- --quick` there
+//! (32 callers of 20 actions, two runs each, the disk's sync latency varying
+//! between runs) the PDP with the trail did 0.51x and 0.58x the decisions per
+//! second of the PDP without it, uncached (0.41x and 0.60x before this
+//! pipeline), and 0.19x and 0.23x cached (0.23x and 0.12x before).
 //!
 //! # Failure
 //!
 //! A failed write fails every call of that batch; a failed sync fails every
-//! call of the batches it covered and of every batch written after them
-//! (their bytes follow bytes that may be lost). Nothing of a failed batch
-//! counts as written: the writer goes back to the last synced record, so
-//! the sequence numbers are not used up. Before the next batch the writer
-//! cuts the file back to its last durable length, so the partial bytes of
-//! the failed batches (never acknowledged to anyone) disappear; while it cannot, every `append` fails with
-//! [`AuditError::Unwritable`]. A full disk therefore makes the PDP deny until
-//! space is freed, and then it resumes without a restart.
+//! call of the batches it covered and of every batch written after them (their
+//! bytes follow bytes that may be lost). Nothing of a failed batch counts as
+//! written: the writer goes back to the last synced record, so the sequence
+//! numbers are not used up. Before the next batch the writer cuts the file back
+//! to its last durable length, so the partial bytes of the failed batches
+//! (never acknowledged to anyone) disappear; while it cannot, every `append`
+//! fails with [`AuditError::Unwritable`]. A full disk therefore makes the PDP
+//! deny until space is freed, and then it resumes without a restart.
 //!
 //! # Crash recovery
 //!
 //! A crash (`kill -9`, power loss) can leave the newest segment ending in a
 //! half-written line. Those bytes belong to a batch that was never
 //! acknowledged. [`AuditLog::open`] finds them, leaves them where they are
-//! (history is never rewritten), starts a new segment after them, and writes
-//! a signed `recovery` checkpoint naming the torn bytes, so that
+//! (history is never rewritten), starts a new segment after them, and writes a
+//! signed `recovery` checkpoint naming the torn bytes, so that
 //! [`verify`](crate::verify()) can tell a recovered crash from a truncation.
 //! Complete lines of an unacknowledged batch stay in the log: the trail may
-//! name a decision the client never received, never the other way round.
-//! Any other damage in the newest segment, or a newest checkpoint that covers
+//! name a decision the client never received, never the other way round. Any
+//! other damage in the newest segment, or a newest checkpoint that covers
 //! records the log does not have, makes `open` fail: the PDP must not start
 //! over a damaged trail. `open` reads the newest segment, the newest
 //! checkpoint, and the first and last record of every other segment (so a
@@ -55,13 +63,13 @@
 //!
 //! # Retention
 //!
-//! When a segment is closed, whole segments whose last write (file
-//! modification time) is older than `retention` are deleted, oldest first,
-//! never the open one. The default, [`DEFAULT_RETENTION`], is six years and
-//! two days: HIPAA (45 CFR 164.316(b)(2)) asks that compliance documentation
-//! be kept six years, and this trail is such documentation. Deleting old
-//! segments keeps the rest verifiable because every segment boundary has a
-//! signed checkpoint (see [`checkpoint`](crate::checkpoint)).
+//! When a segment is closed, whole segments whose last write (file modification
+//! time) is older than `retention` are deleted, oldest first, never the open
+//! one. The default, [`DEFAULT_RETENTION`], is six years and two days: HIPAA
+//! (45 CFR 164.316(b)(2)) asks that compliance documentation be kept six years,
+//! and this trail is such documentation. Deleting old segments keeps the rest
+//! verifiable because every segment boundary has a signed checkpoint (see
+//! [`checkpoint`](crate::checkpoint)).
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
