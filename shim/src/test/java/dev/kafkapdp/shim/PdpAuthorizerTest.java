@@ -344,6 +344,28 @@ class PdpAuthorizerTest {
         }
     }
 
+    @Test
+    void aReplicaBackFromAnOutageTakesOverAtOnceWhenTheOtherDies() throws Exception {
+        int laterPort = closedPort();
+        try (FakePdp first = new FakePdp(); KillableProxy firstProcess = new KillableProxy(first.port())) {
+            configure(firstProcess.endpoint() + ",127.0.0.1:" + laterPort, Map.of(PdpConfig.DEADLINE_MS_CONFIG, "500"));
+            awaitVersion("v1");
+            // Calls that reach the absent replica fail to connect, which puts its channel into gRPC's backoff.
+            for (int i = 0; i < 4; i++) {
+                assertEquals(List.of(ALLOWED), authorizer.authorize(ctx("early-" + i), topics(AclOperation.READ,
+                    "allowed-a")));
+            }
+            try (FakePdp later = new FakePdp(laterPort)) {
+                firstProcess.kill();
+                for (int i = 0; i < 4; i++) {
+                    assertEquals(List.of(ALLOWED), authorizer.authorize(ctx("late-" + i), topics(AclOperation.READ,
+                        "allowed-a")), () -> "denied with one replica up; fail-closed counts: " + failClosedCounts());
+                }
+                assertEquals(4, later.requests.size());
+            }
+        }
+    }
+
     private Map<ShimMetrics.FailReason, Long> failClosedCounts() {
         Map<ShimMetrics.FailReason, Long> counts = new java.util.EnumMap<>(ShimMetrics.FailReason.class);
         for (ShimMetrics.FailReason reason : ShimMetrics.FailReason.values()) {
