@@ -202,9 +202,10 @@ impl Pdp {
     }
 
     /// Every decision passes here before its response is sent: recorded in
-    /// the audit trail (when on) and durable, then logged (DENY at info unless
-    /// Kafka asked not to log it, ALLOW at debug) and counted. A decision the trail could not record is
-    /// turned into a DENY here, so nothing unrecorded is answered ALLOW.
+    /// the audit trail (when on) and durable, then logged (DENY at info
+    /// unless Kafka asked not to log it, ALLOW at debug) and counted. A
+    /// decision the trail could not record is turned into a DENY here, so
+    /// nothing unrecorded is answered ALLOW.
     async fn settle(
         &self,
         active: &Active,
