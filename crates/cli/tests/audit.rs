@@ -7,7 +7,7 @@ mod support;
 use std::{
     collections::BTreeSet,
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     sync::{Arc, Mutex},
 };
@@ -15,37 +15,10 @@ use std::{
 use kafka_pdp_server::proto::{
     AuthorizeRequest, Decision, Operation as Op, RequestContext, ResourceType as Rt,
 };
-use support::{action, context, run, stderr, stdout, Server};
+use support::{action, context, run, stderr, stdout, Server, Trail};
 
-/// A fresh key pair made by `audit keygen`, and an empty log directory.
-struct Trail {
-    _root: tempfile::TempDir,
-    dir: PathBuf,
-    key: PathBuf,
-}
-
+/// Reading the trail back with the CLI.
 impl Trail {
-    fn new() -> Trail {
-        let root = tempfile::tempdir().unwrap();
-        let key = root.path().join("audit.key");
-        let out = run(&["audit", "keygen", "--out", key.to_str().unwrap()]);
-        assert!(out.status.success(), "keygen: {}", stderr(&out));
-        Trail {
-            dir: root.path().join("log"),
-            key,
-            _root: root,
-        }
-    }
-
-    fn serve(&self) -> Server {
-        Server::plaintext(&[
-            "--audit-dir",
-            self.dir.to_str().unwrap(),
-            "--audit-key",
-            self.key.to_str().unwrap(),
-        ])
-    }
-
     fn public_key(&self) -> String {
         format!("{}.pub", self.key.display())
     }
@@ -217,7 +190,7 @@ async fn verify_names_an_edited_record_in_a_copy() {
     }
     drop(server);
 
-    let copy = trail._root.path().join("copy");
+    let copy = trail.root().join("copy");
     fs::create_dir(&copy).unwrap();
     for entry in fs::read_dir(&trail.dir).unwrap() {
         let entry = entry.unwrap();

@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
@@ -17,41 +16,12 @@ use kafka_pdp_server::proto::{
     audit_stream_client::AuditStreamClient, AuthorizeRequest, Decision, Operation as Op,
     RequestContext, ResourceType as Rt, SubscribeRequest,
 };
-use support::{action, context, run, stderr, Server};
+use support::{action, context, Server, Trail};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-pdp");
 
 /// How long a test waits for a record it expects.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-struct Trail {
-    _root: tempfile::TempDir,
-    dir: PathBuf,
-    key: PathBuf,
-}
-
-impl Trail {
-    fn new() -> Trail {
-        let root = tempfile::tempdir().unwrap();
-        let key = root.path().join("audit.key");
-        let out = run(&["audit", "keygen", "--out", key.to_str().unwrap()]);
-        assert!(out.status.success(), "keygen: {}", stderr(&out));
-        Trail {
-            dir: root.path().join("log"),
-            key,
-            _root: root,
-        }
-    }
-
-    fn serve(&self) -> Server {
-        Server::plaintext(&[
-            "--audit-dir",
-            self.dir.to_str().unwrap(),
-            "--audit-key",
-            self.key.to_str().unwrap(),
-        ])
-    }
-}
 
 fn request(op: Op, topic: &str, correlation_id: i32) -> AuthorizeRequest {
     AuthorizeRequest {

@@ -230,3 +230,41 @@ pub fn copy_policies(from: &Path) -> tempfile::TempDir {
     }
     dir
 }
+
+/// A fresh key pair made by `audit keygen`, and an empty log directory.
+pub struct Trail {
+    _root: tempfile::TempDir,
+    /// The audit log directory (created by the server).
+    pub dir: PathBuf,
+    /// The private signing key; the public one is beside it, `.pub`.
+    pub key: PathBuf,
+}
+
+impl Trail {
+    pub fn new() -> Trail {
+        let root = tempfile::tempdir().unwrap();
+        let key = root.path().join("audit.key");
+        let out = run(&["audit", "keygen", "--out", key.to_str().unwrap()]);
+        assert!(out.status.success(), "keygen: {}", stderr(&out));
+        Trail {
+            dir: root.path().join("log"),
+            key,
+            _root: root,
+        }
+    }
+
+    /// The temporary folder that holds the key and the log.
+    pub fn root(&self) -> &Path {
+        self._root.path()
+    }
+
+    /// A plaintext server recording into this trail.
+    pub fn serve(&self) -> Server {
+        Server::plaintext(&[
+            "--audit-dir",
+            self.dir.to_str().unwrap(),
+            "--audit-key",
+            self.key.to_str().unwrap(),
+        ])
+    }
+}
