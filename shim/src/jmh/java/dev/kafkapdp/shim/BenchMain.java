@@ -130,8 +130,9 @@ public final class BenchMain {
 
     /**
      * Fills a cache of the default size with distinct keys (each with its own request key and resource-name
-     * string, as cache misses create them; principal and client-id strings shared per connection) and reads the used heap after full GCs before and after; then inserts three times as
-     * many more and reads it again, to show the bound holds.
+     * string, as cache misses create them; principal and client-id strings shared per connection) and reads
+     * the used heap after full GCs before and after; then inserts three times as many more and reads it
+     * again, to show the bound holds.
      */
     private static void measureCacheHeap() {
         int max = PdpConfig.CACHE_MAX_ENTRIES_DEFAULT;
