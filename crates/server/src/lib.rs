@@ -3,6 +3,7 @@
 //! [`serve`] runs a server; [`decide::Pdp`] is the decision path every RPC
 //! goes through; [`client::Connect`] reaches a server from the CLI and tests.
 
+pub mod alerts;
 pub mod audit;
 pub mod audit_stream;
 pub mod cache;
