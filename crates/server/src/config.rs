@@ -71,6 +71,15 @@ impl Default for Limits {
     }
 }
 
+/// The Prometheus endpoint, `serve --metrics-listen`.
+#[derive(Clone, Debug)]
+pub struct MetricsEndpoint {
+    pub listen: SocketAddr,
+    /// Serve on a non-loopback address too (the endpoint has no TLS and no
+    /// authentication).
+    pub allow_remote: bool,
+}
+
 /// Where the policies come from.
 #[derive(Clone, Debug)]
 pub enum PolicySource {
@@ -91,4 +100,8 @@ pub struct ServeConfig {
     pub cache_max_entries: Option<usize>,
     /// `None` turns the audit trail off.
     pub audit: Option<crate::audit::AuditSettings>,
+    /// `None` serves no metrics endpoint.
+    pub metrics: Option<MetricsEndpoint>,
+    /// The alert rules' thresholds.
+    pub alerts: crate::alerts::AlertConfig,
 }

@@ -8,9 +8,10 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use kafka_pdp_core::{Action, PatternType, RequestContext};
+use kafka_pdp_core::{Action, PatternType, Principal, RequestContext};
 
 use crate::{
+    alerts::Alerts,
     audit::{self, Auditor, RequestMeta},
     cache::{ContextKey, DecisionCache, Key},
     config::Limits,
@@ -31,6 +32,8 @@ pub struct Pdp {
     limits: Limits,
     /// The audit trail every decision is recorded in; `None` when off.
     audit: Option<Auditor>,
+    /// Watches every decision returned for repeated denials and PHI reads.
+    alerts: Alerts,
 }
 
 impl Pdp {
@@ -42,7 +45,31 @@ impl Pdp {
             metrics: Metrics::default(),
             limits,
             audit: None,
+            alerts: Alerts::default(),
         }
+    }
+
+    /// Replaces the default alert rules (see [`crate::alerts`]).
+    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
+    /// Feeds decisions made elsewhere, such as those a shim answered from
+    /// its cache and reported (`count` of them folded into one), to the
+    /// alert rules, as [`Pdp::settle`] does for the PDP's own decisions.
+    pub fn observe_reported(
+        &self,
+        principal: &Principal,
+        action: &Action,
+        allowed: bool,
+        count: u64,
+    ) {
+        self.alerts.observe(principal, action, allowed, count);
     }
 
     /// Records every decision in `auditor`'s trail before it is answered.
@@ -203,9 +230,10 @@ impl Pdp {
 
     /// Every decision passes here before its response is sent: recorded in
     /// the audit trail (when on) and durable, then logged (DENY at info
-    /// unless Kafka asked not to log it, ALLOW at debug) and counted. A
-    /// decision the trail could not record is turned into a DENY here, so
-    /// nothing unrecorded is answered ALLOW.
+    /// unless Kafka asked not to log it, ALLOW at debug), counted and shown
+    /// to the alert rules. A decision the trail could not record is turned
+    /// into a DENY here, so nothing unrecorded is answered ALLOW; such a
+    /// DENY says nothing about the principal and is not shown to the rules.
     async fn settle(
         &self,
         active: &Active,
@@ -226,13 +254,20 @@ impl Pdp {
             }
         }
         self.metrics.decided(results.len() as u64, 0);
+        let mut allowed = 0;
         for (index, (action, result)) in actions.iter().zip(results.iter()).enumerate() {
             log_decision(active, context, action, result, meta.log_if_denied(index));
             let denied = result.decision != Decision::Allow as i32;
+            allowed += u64::from(!denied);
             if recorded && denied && !result.errors.is_empty() {
                 self.metrics.fail_closed(FailClosed::EvaluationError, 1);
             }
+            if recorded {
+                self.alerts.observe(context.principal(), action, !denied, 1);
+            }
         }
+        let denied = results.len() as u64 - allowed;
+        self.metrics.outcomes(allowed, denied);
         Ok(())
     }
 }

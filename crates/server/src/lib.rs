@@ -13,6 +13,7 @@ pub mod decide;
 mod engine;
 pub mod error;
 pub mod metrics;
+pub mod metrics_http;
 pub mod proto;
 pub mod request;
 mod serve;
@@ -21,7 +22,7 @@ pub mod store;
 pub mod tls;
 mod watcher;
 
-pub use serve::{serve, ServeError};
+pub use serve::{serve, Bound, ServeError};
 pub use service::COUNTER_KEYS;
 
 /// The default policy set compiled into a binary: file names and texts.

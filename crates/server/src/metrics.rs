@@ -26,6 +26,8 @@ pub struct Metrics {
     audit_unavailable: AtomicU64,
     decisions: AtomicU64,
     cache_hits: AtomicU64,
+    allowed: AtomicU64,
+    denied: AtomicU64,
 }
 
 impl Metrics {
@@ -45,6 +47,17 @@ impl Metrics {
     /// Decisions made and how many of them came from the cache.
     pub fn decisions(&self) -> (u64, u64) {
         (self.decisions.load(Relaxed), self.cache_hits.load(Relaxed))
+    }
+
+    /// Counts the outcomes of decisions as they were answered.
+    pub fn outcomes(&self, allowed: u64, denied: u64) {
+        self.allowed.fetch_add(allowed, Relaxed);
+        self.denied.fetch_add(denied, Relaxed);
+    }
+
+    /// Decisions answered `(ALLOW, DENY)`, fail-closed ones among the denials.
+    pub fn outcome_counts(&self) -> (u64, u64) {
+        (self.allowed.load(Relaxed), self.denied.load(Relaxed))
     }
 
     fn counter(&self, reason: FailClosed) -> &AtomicU64 {

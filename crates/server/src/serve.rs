@@ -7,10 +7,12 @@ use tonic::transport::{server::TcpIncoming, Server};
 use tonic_health::server::HealthReporter;
 
 use crate::{
+    alerts::{AlertConfigError, Alerts},
     audit,
     audit_stream::AuditStreamService,
-    config::{PolicySource, ServeConfig, Transport, SHUTDOWN_GRACE},
+    config::{MetricsEndpoint, PolicySource, ServeConfig, Transport, SHUTDOWN_GRACE},
     decide::Pdp,
+    metrics_http,
     proto::{
         audit_stream_server::AuditStreamServer, authorizer_server::AuthorizerServer,
         policy_admin_server::PolicyAdminServer,
@@ -28,6 +30,13 @@ pub enum ServeError {
          use a loopback address, TLS, or `--allow-remote-plaintext`"
     )]
     PlaintextNotLoopback(SocketAddr),
+    #[error(
+        "refusing to serve metrics on non-loopback address `{0}`; \
+         use a loopback address or `--allow-remote-metrics`"
+    )]
+    MetricsNotLoopback(SocketAddr),
+    #[error("invalid alert configuration: {0}")]
+    Alerts(#[from] AlertConfigError),
     #[error("the policy set is invalid:\n{0}")]
     Policies(#[from] LoadError),
     #[error(transparent)]
@@ -49,12 +58,20 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The addresses actually bound (the real ports when port 0 was asked for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    /// The gRPC services.
+    pub listen: SocketAddr,
+    /// The Prometheus endpoint, when on.
+    pub metrics: Option<SocketAddr>,
+}
+
 /// Runs the PDP until `shutdown` resolves. `on_bound` is called once with
-/// the address actually bound (the real port when port 0 was asked for),
-/// after the first policy set is active.
+/// the addresses bound, after the first policy set is active.
 pub async fn serve(
     config: ServeConfig,
-    on_bound: impl FnOnce(SocketAddr),
+    on_bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     if let Transport::Plaintext {
@@ -66,6 +83,17 @@ pub async fn serve(
             return Err(ServeError::PlaintextNotLoopback(config.listen));
         }
     }
+    if let Some(MetricsEndpoint {
+        listen,
+        allow_remote: false,
+    }) = &config.metrics
+    {
+        // INVARIANT: the unauthenticated endpoint leaves this host only when asked.
+        if !listen.ip().is_loopback() {
+            return Err(ServeError::MetricsNotLoopback(*listen));
+        }
+    }
+    config.alerts.validate()?;
     let mut server = Server::builder()
         .timeout(config.limits.request_timeout)
         .max_concurrent_streams(config.limits.max_concurrent_streams)
@@ -88,6 +116,7 @@ pub async fn serve(
     if let Some(settings) = &config.audit {
         pdp = pdp.with_audit(audit::open(settings)?);
     }
+    pdp = pdp.with_alerts(Alerts::new(config.alerts.clone()));
     let audit_log = pdp.auditor().map(|a| a.log().clone());
     let pdp = Arc::new(pdp);
     let _watcher = start_reloads(&store, &pdp)?;
@@ -103,7 +132,7 @@ pub async fn serve(
         (reflection().build_v1()?, reflection().build_v1alpha()?);
     let (stopping, shutdown_rx) = tokio::sync::watch::channel(false);
     let audit_stream = AuditStreamService::new(config.audit.as_ref().map(|a| a.dir.clone()));
-    let service = Service::new(pdp, shutdown_rx);
+    let service = Service::new(pdp.clone(), shutdown_rx);
     let max = config.limits.max_message_bytes;
     let router = server
         .add_service(health_service)
@@ -123,6 +152,10 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let metrics = match &config.metrics {
+        Some(endpoint) => Some(start_metrics(endpoint, &pdp, &stopping).await?),
+        None => None,
+    };
     report_serving(&health).await;
     tracing::info!(
         listen = %bound,
@@ -130,7 +163,10 @@ pub async fn serve(
         policy.version = store.active().version(),
         "serving"
     );
-    on_bound(bound);
+    on_bound(Bound {
+        listen: bound,
+        metrics,
+    });
     let mut stopped = stopping.subscribe();
     let shutdown = async move {
         shutdown.await;
@@ -183,6 +219,34 @@ fn start_reloads(
     #[cfg(unix)]
     watcher::reload_on_sighup(store.clone()).map_err(ServeError::Signal)?;
     Ok(Some(watcher::watch_dir(dir, store.clone())?))
+}
+
+/// Binds the Prometheus endpoint and serves it until the server stops.
+async fn start_metrics(
+    endpoint: &MetricsEndpoint,
+    pdp: &Arc<Pdp>,
+    stopping: &tokio::sync::watch::Sender<bool>,
+) -> Result<SocketAddr, ServeError> {
+    let bind_error = |source| ServeError::Bind {
+        addr: endpoint.listen,
+        source,
+    };
+    let listener = metrics_http::bind(endpoint.listen)
+        .await
+        .map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let mut stopped = stopping.subscribe();
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let pdp = pdp.clone();
+    tokio::spawn(async move {
+        if let Err(error) = metrics_http::run(listener, pdp, shutdown).await {
+            tracing::error!(%error, "metrics endpoint stopped");
+        }
+    });
+    tracing::info!(metrics.listen = %bound, "serving metrics");
+    Ok(bound)
 }
 
 /// SERVING for the whole server and each service, once policies are active.

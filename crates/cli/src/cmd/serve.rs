@@ -12,9 +12,11 @@ use kafka_pdp_server::config::{
     DEFAULT_MAX_ACTIONS_PER_REQUEST, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
 };
+use kafka_pdp_server::Bound;
 
 use super::EXIT_OK;
 
+mod alerts;
 mod audit_export;
 
 /// The default policies of `policies/`, compiled in.
@@ -24,8 +26,10 @@ pub const EMBEDDED: kafka_pdp_server::EmbeddedPolicies =
 /// Serve authorization decisions over gRPC.
 ///
 /// Prints `listening on <ip:port>` to stdout once the socket is bound (the
-/// real port when `--listen` asks for port 0); logs go to stderr, filtered by
-/// `RUST_LOG` (default `info`: DENY decisions at info, ALLOW at debug).
+/// real port when `--listen` asks for port 0), then `metrics on <ip:port>`
+/// with `--metrics-listen`; logs go to stderr, filtered by `RUST_LOG`
+/// (default `info`: DENY decisions at info, ALLOW at debug, alerts at warn
+/// with target `kafka_pdp::alert`).
 /// SIGHUP reloads the policy directory; SIGTERM and Ctrl-C stop the server
 /// after open calls finish (at most 5 s).
 #[derive(clap::Args, Debug)]
@@ -105,6 +109,12 @@ pub struct Args {
 
     #[command(flatten)]
     audit_export: audit_export::ExportArgs,
+
+    #[command(flatten)]
+    metrics: alerts::MetricsArgs,
+
+    #[command(flatten)]
+    alerts: alerts::AlertArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -141,6 +151,8 @@ fn config(args: Args, export_gates: Vec<Arc<Gate>>) -> anyhow::Result<ServeConfi
         Some(dir) => PolicySource::Dir(dir),
         None => PolicySource::Embedded(EMBEDDED),
     };
+    let metrics = args.metrics.endpoint();
+    let alerts = args.alerts.config();
     Ok(ServeConfig {
         listen: args.listen,
         transport,
@@ -160,13 +172,19 @@ fn config(args: Args, export_gates: Vec<Arc<Gate>>) -> anyhow::Result<ServeConfi
                 key,
                 export_gates,
             }),
+        metrics,
+        alerts,
     })
 }
 
-/// The one line on stdout: tests and scripts read the bound port from it.
-fn announce(addr: SocketAddr) {
+/// The lines on stdout: tests and scripts read the bound ports from them.
+/// `listening on` is always the first.
+fn announce(bound: Bound) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on {addr}");
+    let _ = writeln!(out, "listening on {}", bound.listen);
+    if let Some(metrics) = bound.metrics {
+        let _ = writeln!(out, "metrics on {metrics}");
+    }
     let _ = out.flush();
 }
 
