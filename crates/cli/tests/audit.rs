@@ -13,7 +13,8 @@ use std::{
 };
 
 use kafka_pdp_server::proto::{
-    AuthorizeRequest, Decision, Operation as Op, RequestContext, ResourceType as Rt,
+    AuthorizeRequest, CachedDecision, Decision, Operation as Op, ReportCachedDecisionsRequest,
+    RequestContext, ResourceType as Rt,
 };
 use support::{action, context, run, stderr, stdout, Server, Trail};
 
@@ -211,6 +212,88 @@ async fn verify_names_an_edited_record_in_a_copy() {
         "{report}"
     );
     assert_eq!(trail.verify(&trail.dir).0, 0);
+}
+
+fn cached(decision: Decision, count: u64) -> CachedDecision {
+    CachedDecision {
+        context: Some(RequestContext {
+            broker_id: 3,
+            ..context("User:lab-results-consumer")
+        }),
+        action: Some(action(Op::Read, Rt::Topic, "phi.labs.results")),
+        decision: decision as i32,
+        policy_version: "v-test".into(),
+        determining_policies: vec!["consumer-read".into()],
+        count,
+        first_time_unix_ms: 1_790_000_000_000,
+        last_time_unix_ms: 1_790_000_004_500,
+    }
+}
+
+#[tokio::test]
+async fn decisions_the_shim_answered_from_its_cache_are_recorded_folded() {
+    let trail = Trail::new();
+    let server = trail.serve();
+    let mut client = server.authorizer().await;
+
+    let report = ReportCachedDecisionsRequest {
+        decisions: vec![cached(Decision::Allow, 412), cached(Decision::Deny, 1)],
+    };
+    let answer = client.report_cached_decisions(report).await.unwrap();
+    assert_eq!(answer.into_inner().recorded, 2);
+
+    let query = run(&["audit", "query", trail.dir.to_str().unwrap(), "--json"]);
+    let lines: Vec<_> = stdout(&query).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let allow = &lines[0];
+    for expected in [
+        r#""decision":"ALLOW""#,
+        r#""by":"shim-cache""#,
+        r#""count":412"#,
+        r#""first_time":"2026-09-21T14:13:20Z""#,
+        r#""last_time":"2026-09-21T14:13:24.5Z""#,
+        r#""version":"v-test""#,
+        r#""determining":["consumer-read"]"#,
+        r#""broker_id":3"#,
+    ] {
+        assert!(allow.contains(expected), "{expected} missing from {allow}");
+    }
+    assert!(lines[1].contains(r#""decision":"DENY""#), "{}", lines[1]);
+    let (code, report) = trail.verify(&trail.dir);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_bad_report_is_refused_naming_the_decision_and_nothing_is_recorded() {
+    let trail = Trail::new();
+    let server = trail.serve();
+    let mut client = server.authorizer().await;
+
+    let mut backwards = cached(Decision::Allow, 2);
+    backwards.last_time_unix_ms = backwards.first_time_unix_ms - 1;
+    for (bad, message) in [
+        (
+            cached(Decision::Allow, 0),
+            "`decisions[1]`: `count` must be at least 1",
+        ),
+        (
+            cached(Decision::Unspecified, 1),
+            "`decisions[1]`: `decision` is required",
+        ),
+        (
+            backwards,
+            "`decisions[1]`: `last_time_unix_ms` is before `first_time_unix_ms`",
+        ),
+    ] {
+        let report = ReportCachedDecisionsRequest {
+            decisions: vec![cached(Decision::Allow, 1), bad],
+        };
+        let status = client.report_cached_decisions(report).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), message);
+    }
+    let query = run(&["audit", "query", trail.dir.to_str().unwrap(), "--json"]);
+    assert_eq!(stdout(&query), "");
 }
 
 #[test]

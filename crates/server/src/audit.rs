@@ -20,6 +20,7 @@ use kafka_pdp_core::{Action, RequestContext};
 
 use crate::{
     proto::{self, Decision},
+    request::Reported,
     store::Active,
 };
 
@@ -163,6 +164,16 @@ impl Auditor {
     }
 }
 
+impl Auditor {
+    /// Records decisions the shim answered from its cache, one record per
+    /// fold, and returns once they are durable. An error leaves the shim
+    /// holding them, to send again.
+    pub async fn record_reported(&self, reported: &[Reported]) -> Result<(), audit::AuditError> {
+        let events = reported.iter().map(reported_event).collect();
+        self.log.append(events).await.map(drop)
+    }
+}
+
 /// Carries a DENY forced by the trail into a `Check` answer built before it.
 pub fn overrule_check(response: &mut proto::CheckResponse, result: &proto::ActionResult) {
     if response.decision == result.decision {
@@ -188,14 +199,58 @@ fn event(
     action: &Action,
     result: &proto::ActionResult,
 ) -> DecisionEvent {
-    let principal = context.principal();
     // Admin tools ask without Kafka's flags: record them as "log both".
-    let (log_if_allowed, log_if_denied) =
-        meta.log_flags.get(index).copied().unwrap_or((true, true));
+    let log_flags = meta.log_flags.get(index).copied().unwrap_or((true, true));
+    let mut event = event_of(
+        context,
+        action,
+        result.decision == Decision::Allow as i32,
+        log_flags,
+    );
+    event.request.api_version = meta.api_version;
+    event.request.correlation_id = meta.correlation_id;
+    event.broker_id = meta.broker_id;
+    event.policy = audit::PolicyRef {
+        version: active.version().to_owned(),
+        determining: result.determining_policies.clone(),
+        errored: result.errors.iter().map(|e| errored_policy(e)).collect(),
+    };
+    event
+}
+
+/// The record of decisions the shim answered from its cache: the fields of
+/// the decision the cache holds, the count and the times of the fold.
+fn reported_event(reported: &Reported) -> DecisionEvent {
+    let mut event = event_of(
+        &reported.context,
+        &reported.action,
+        reported.allowed,
+        reported.log_flags,
+    );
+    event.broker_id = reported.broker_id;
+    event.policy.version.clone_from(&reported.policy_version);
+    event.policy.determining.clone_from(&reported.determining);
+    event.decided_by = audit::DecidedBy::ShimCache {
+        count: reported.count,
+        first_time: reported.first,
+        last_time: reported.last,
+    };
+    event
+}
+
+/// A PDP-made event for `action` in `context`, made now; the request's api
+/// version, correlation id, broker and policies are left for the caller.
+fn event_of(
+    context: &RequestContext,
+    action: &Action,
+    allowed: bool,
+    (log_if_allowed, log_if_denied): (bool, bool),
+) -> DecisionEvent {
+    let principal = context.principal();
     DecisionEvent {
         time: audit::Timestamp::now(),
         schema: audit::SCHEMA_VERSION,
-        decision: if result.decision == Decision::Allow as i32 {
+        decision: if allowed {
             audit::Decision::Allow
         } else {
             audit::Decision::Deny
@@ -221,14 +276,14 @@ fn event(
         security_protocol: context.security_protocol().to_owned(),
         request: audit::RequestInfo {
             api: context.request_api().to_owned(),
-            api_version: meta.api_version,
-            correlation_id: meta.correlation_id,
+            api_version: 0,
+            correlation_id: 0,
         },
-        broker_id: meta.broker_id,
+        broker_id: 0,
         policy: audit::PolicyRef {
-            version: active.version().to_owned(),
-            determining: result.determining_policies.clone(),
-            errored: result.errors.iter().map(|e| errored_policy(e)).collect(),
+            version: String::new(),
+            determining: Vec::new(),
+            errored: Vec::new(),
         },
         decided_by: audit::DecidedBy::Pdp,
         log_if_allowed,

@@ -177,6 +177,30 @@ impl Pdp {
         Ok(response)
     }
 
+    /// `ReportCachedDecisions`: decisions the shim answered from its cache,
+    /// recorded in the trail (one record per fold). Answers once they are
+    /// durable; without a trail there is nothing to record them in.
+    pub async fn report_cached(
+        &self,
+        req: proto::ReportCachedDecisionsRequest,
+    ) -> Result<proto::ReportCachedDecisionsResponse, ServiceError> {
+        let reported = request::reported(req, self.limits.max_actions_per_request)?;
+        let mut recorded = 0;
+        if let Some(auditor) = &self.audit {
+            auditor.record_reported(&reported).await.map_err(|error| {
+                let records = reported.len();
+                tracing::error!(%error, records, "audit trail failed; shim report refused");
+                ServiceError::AuditUnavailable(error.to_string())
+            })?;
+            recorded = reported.len() as u64;
+        }
+        // Observed once taken: a refused report comes again and would count twice.
+        for r in &reported {
+            self.observe_reported(r.context.principal(), &r.action, r.allowed, r.count);
+        }
+        Ok(proto::ReportCachedDecisionsResponse { recorded })
+    }
+
     /// Decides `actions` under `active`: from the cache where it can, the
     /// misses in one batch (the core prepares the principal once).
     fn decide(

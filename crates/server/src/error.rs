@@ -22,12 +22,32 @@ pub enum InvalidRequest {
         index: usize,
         source: Box<InvalidRequest>,
     },
+    #[error("`{field}` {reason}")]
+    BadValue {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("`decisions` has {count} entries, more than the limit of {max} per report")]
+    TooManyDecisions { count: usize, max: usize },
+    #[error("`decisions[{index}]`: {source}")]
+    AtDecision {
+        index: usize,
+        source: Box<InvalidRequest>,
+    },
 }
 
 impl InvalidRequest {
     /// Says which action of a batch was wrong.
     pub fn at_action(self, index: usize) -> Self {
         Self::AtAction {
+            index,
+            source: Box::new(self),
+        }
+    }
+
+    /// Says which decision of a shim report was wrong.
+    pub fn at_decision(self, index: usize) -> Self {
+        Self::AtDecision {
             index,
             source: Box::new(self),
         }
@@ -43,6 +63,10 @@ pub enum ServiceError {
     NotReloadable,
     #[error("reload task failed: {0}")]
     ReloadTask(String),
+    /// The audit trail could not take reported decisions; the reporter keeps
+    /// them and sends them again.
+    #[error("audit trail unavailable: {0}")]
+    AuditUnavailable(String),
 }
 
 // The one place where errors become gRPC statuses.
@@ -52,6 +76,7 @@ impl From<ServiceError> for Status {
             ServiceError::Invalid(_) => Code::InvalidArgument,
             ServiceError::NotReloadable => Code::FailedPrecondition,
             ServiceError::ReloadTask(_) => Code::Internal,
+            ServiceError::AuditUnavailable(_) => Code::Unavailable,
         };
         Status::new(code, e.to_string())
     }

@@ -10,6 +10,7 @@
 
 use std::{net::IpAddr, sync::Arc};
 
+use kafka_pdp_audit::Timestamp;
 use kafka_pdp_core::{
     model::{self, parse_client_address, PatternType, Principal, RequestContext},
     RequestError,
@@ -70,6 +71,99 @@ pub fn action(a: proto::Action) -> Result<model::Action, InvalidRequest> {
     let pattern_type = pattern_type(a.pattern_type)?;
     model::Action::new(operation, resource_type, a.resource_name, pattern_type)
         .map_err(field("resource_name"))
+}
+
+/// A validated decision the shim answered from its cache (and reports for the
+/// audit trail), folded `count` times between `first` and `last`.
+#[derive(Debug)]
+pub struct Reported {
+    pub context: RequestContext,
+    pub broker_id: i32,
+    pub action: model::Action,
+    /// Kafka's `(logIfAllowed, logIfDenied)` of the action that filled the cache.
+    pub log_flags: (bool, bool),
+    pub allowed: bool,
+    pub policy_version: String,
+    pub determining: Vec<String>,
+    pub count: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+}
+
+/// Checks a `ReportCachedDecisions` request; `max` bounds its size.
+pub fn reported(
+    req: proto::ReportCachedDecisionsRequest,
+    max: usize,
+) -> Result<Vec<Reported>, InvalidRequest> {
+    if req.decisions.len() > max {
+        return Err(InvalidRequest::TooManyDecisions {
+            count: req.decisions.len(),
+            max,
+        });
+    }
+    req.decisions
+        .into_iter()
+        .enumerate()
+        .map(|(index, d)| cached_decision(d).map_err(|e| e.at_decision(index)))
+        .collect()
+}
+
+fn cached_decision(d: proto::CachedDecision) -> Result<Reported, InvalidRequest> {
+    let broker_id = d.context.as_ref().map_or(0, |c| c.broker_id);
+    let context = context(d.context)?;
+    let a = d.action.ok_or(InvalidRequest::Missing("action"))?;
+    let log_flags = (a.log_if_allowed, a.log_if_denied);
+    let action = action(a)?;
+    let allowed = match proto::Decision::try_from(d.decision) {
+        Ok(proto::Decision::Allow) => true,
+        Ok(proto::Decision::Deny) => false,
+        Ok(proto::Decision::Unspecified) => return Err(InvalidRequest::Missing("decision")),
+        Err(_) => {
+            return Err(InvalidRequest::UnknownEnum {
+                field: "decision",
+                value: d.decision,
+            })
+        }
+    };
+    if d.count == 0 {
+        return Err(InvalidRequest::BadValue {
+            field: "count",
+            reason: "must be at least 1",
+        });
+    }
+    let first = unix_ms("first_time_unix_ms", d.first_time_unix_ms)?;
+    let last = unix_ms("last_time_unix_ms", d.last_time_unix_ms)?;
+    if last < first {
+        return Err(InvalidRequest::BadValue {
+            field: "last_time_unix_ms",
+            reason: "is before `first_time_unix_ms`",
+        });
+    }
+    Ok(Reported {
+        context,
+        broker_id,
+        action,
+        log_flags,
+        allowed,
+        policy_version: d.policy_version,
+        determining: d.determining_policies,
+        count: d.count,
+        first,
+        last,
+    })
+}
+
+fn unix_ms(field: &'static str, value: i64) -> Result<Timestamp, InvalidRequest> {
+    if value <= 0 {
+        return Err(InvalidRequest::BadValue {
+            field,
+            reason: "must be a time after the Unix epoch",
+        });
+    }
+    Timestamp::from_millisecond(value).map_err(|_| InvalidRequest::BadValue {
+        field,
+        reason: "is out of range",
+    })
 }
 
 /// Checks an operation number: known and not UNSPECIFIED.

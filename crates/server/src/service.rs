@@ -54,6 +54,16 @@ impl Authorizer for Service {
         Ok(Response::new(response.instrument(span).await?))
     }
 
+    async fn report_cached_decisions(
+        &self,
+        request: Request<proto::ReportCachedDecisionsRequest>,
+    ) -> Result<Response<proto::ReportCachedDecisionsResponse>, Status> {
+        let decisions = request.get_ref().decisions.len();
+        let span = tracing::info_span!("report_cached_decisions", decisions);
+        let response = self.pdp.report_cached(request.into_inner());
+        Ok(Response::new(response.instrument(span).await?))
+    }
+
     type WatchPolicyVersionStream = VersionStream;
 
     async fn watch_policy_version(
