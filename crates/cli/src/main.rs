@@ -45,9 +45,26 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", chain(&e));
         ExitCode::from(cmd::EXIT_ERROR)
     })
+}
+
+/// The error and its causes, `: `-separated. Most errors here already say
+/// their cause in their message; a cause is printed only when it adds words.
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Logs go to stderr (stdout carries results); `RUST_LOG` filters, default `info`.

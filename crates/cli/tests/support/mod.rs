@@ -12,6 +12,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{mpsc, Arc, Mutex},
+    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
@@ -64,7 +65,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())?;
-        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        let (stderr, stderr_done) = collect(child.stderr.take().expect("stderr is piped"));
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         std::thread::spawn(move || {
@@ -76,6 +77,8 @@ impl Server {
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
+            // The process is gone: wait for the last of its stderr.
+            let _ = stderr_done.join();
             let log = stderr.lock().unwrap().clone();
             return Err(format!("stdout said {line:?}; stderr:\n{log}"));
         };
@@ -141,11 +144,12 @@ impl Drop for Server {
     }
 }
 
-/// Reads a pipe to its end on a thread, into a shared string.
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+/// Reads a pipe to its end on a thread, into a shared string; the handle
+/// finishes when the pipe is closed and read.
+fn collect(mut pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = text.clone();
-    std::thread::spawn(move || {
+    let done = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
@@ -156,7 +160,7 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
                 .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    text
+    (text, done)
 }
 
 /// Runs the binary to completion.
