@@ -60,6 +60,10 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
     private final ShimMetrics metrics = new ShimMetrics();
     private final ScheduledExecutorService scheduler;
     private final PdpClient client;
+    private final AuditReporter audit;
+    private final ScheduledExecutorService auditThread;
+    /** Kafka's authorizer log at debug (where ALLOWs go), read once per cache tick rather than on every hit. */
+    private volatile boolean logAllows = AUDIT.isDebugEnabled();
     private final CompletableFuture<Void> firstVersion = new CompletableFuture<>();
     private final AtomicLong lastWarnNanos = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
     private volatile PolicyState policy = PolicyState.UNKNOWN;
@@ -78,8 +82,32 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             scheduler.shutdownNow();
             throw e;
         }
-        scheduler.scheduleAtFixedRate(() -> cache.tick(System.nanoTime()), DecisionCache.TICK_MILLIS,
-            DecisionCache.TICK_MILLIS, TimeUnit.MILLISECONDS);
+        scheduler.scheduleAtFixedRate(this::tick, DecisionCache.TICK_MILLIS, DecisionCache.TICK_MILLIS,
+            TimeUnit.MILLISECONDS);
+        this.audit = new AuditReporter(config, metrics,
+            request -> client.reportCachedDecisions(request, AuditReporter.REPORT_DEADLINE_MS));
+        metrics.collectHitsWith(audit::collect);
+        this.auditThread = Executors.newSingleThreadScheduledExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "kafka-pdp-shim-audit");
+            thread.setDaemon(true);
+            return thread;
+        });
+        auditThread.scheduleWithFixedDelay(this::reportCacheAnswers, config.auditReportIntervalMs(),
+            config.auditReportIntervalMs(), TimeUnit.MILLISECONDS);
+    }
+
+    private void tick() {
+        cache.tick(System.nanoTime(), System.currentTimeMillis());
+        logAllows = AUDIT.isDebugEnabled();
+    }
+
+    private void reportCacheAnswers() {
+        try {
+            audit.report();
+        } catch (RuntimeException e) {
+            // An exception would cancel the schedule; the records stay held for the next round.
+            warnRateLimited("reporting cache answers to the PDP failed inside the shim", e);
+        }
     }
 
     /** Opens the policy-version stream; decisions are cached only while it is up. */
@@ -103,8 +131,12 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         return cache;
     }
 
+    AuditReporter audit() {
+        return audit;
+    }
+
     void registerMetrics(PluginMetrics pluginMetrics) {
-        metrics.register(pluginMetrics, cache, this::policy);
+        metrics.register(pluginMetrics, cache, audit, this::policy);
     }
 
     /**
@@ -167,24 +199,22 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         return decideAll(ctx, actions);
     }
 
-    /** The cached answer for a one-action request, or {@code null} to take the general path. */
+    /**
+     * The cached answer for a one-action request, or {@code null} to take the general path. Super users need no
+     * check here: their answers are never stored, so they never hit.
+     */
     private List<AuthorizationResult> cachedSingle(AuthorizableRequestContext ctx, Action action) {
         try {
-            if (config.isSuperUser(ctx.principal())) {
-                return null;
-            }
             DecisionCache.Entry hit = cache.get(ctx, DecisionKey.contextHash(ctx), action);
-            if (hit == null) {
+            if (hit == null || !audit.hit(hit.answer, cache.clockMillis())) {
                 return null;
             }
-            if (hit.allowed) {
-                metrics.hitsAllowed.increment();
-                if (action.logIfAllowed() && AUDIT.isDebugEnabled()) {
+            if (hit.answer.allowed) {
+                if (logAllows && action.logIfAllowed()) {
                     AUDIT.debug("ALLOW {} source=cache", describe(ctx, action));
                 }
                 return ONLY_ALLOWED;
             }
-            metrics.hitsDenied.increment();
             if (action.logIfDenied() && AUDIT.isInfoEnabled()) {
                 AUDIT.info("DENY {} source=cache", describe(ctx, action));
             }
@@ -221,8 +251,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         for (int i = 0; i < results.length; i++) {
             Action action = actions.get(i);
             DecisionCache.Entry hit = cache.get(ctx, contextHash, action);
-            if (hit != null) {
-                results[i] = hit.allowed ? ALLOWED : DENIED;
+            if (hit != null && audit.hit(hit.answer, cache.clockMillis())) {
+                results[i] = hit.answer.allowed ? ALLOWED : DENIED;
                 fromCache[i] = true;
                 continue;
             }
@@ -279,7 +309,10 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             if (allowed == null) {
                 metrics.failClosed(ShimMetrics.FailReason.UNKNOWN_DECISION, 1);
             } else if (result.getCacheable()) {
-                cache.put(missed[i], allowed, response.getPolicyVersion(), generation, sentAtNanos);
+                Action action = actions.get(i);
+                Answer answer = new Answer(missed[i], allowed, response.getPolicyVersion(),
+                    result.getDeterminingPoliciesList(), action.logIfAllowed(), action.logIfDenied());
+                cache.put(answer, generation, sentAtNanos);
             }
         }
     }
@@ -437,27 +470,23 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
 
     private void tallyAndAudit(AuthorizableRequestContext ctx, List<Action> actions, AuthorizationResult[] results,
                                boolean[] fromCache) {
-        int hitsAllowed = 0;
-        int hitsDenied = 0;
+        // Cache hits are counted with their audit tallies (AuditReporter); the rest here.
+        int allowedCount = 0;
         int otherAllowed = 0;
         int otherDenied = 0;
         for (int i = 0; i < results.length; i++) {
             boolean allowed = results[i] == ALLOWED;
-            if (fromCache[i]) {
-                hitsAllowed += allowed ? 1 : 0;
-                hitsDenied += allowed ? 0 : 1;
-            } else {
+            allowedCount += allowed ? 1 : 0;
+            if (!fromCache[i]) {
                 otherAllowed += allowed ? 1 : 0;
                 otherDenied += allowed ? 0 : 1;
             }
         }
-        addIfPositive(metrics.hitsAllowed, hitsAllowed);
-        addIfPositive(metrics.hitsDenied, hitsDenied);
         addIfPositive(metrics.otherAllowed, otherAllowed);
         addIfPositive(metrics.otherDenied, otherDenied);
-        boolean logDenies = hitsDenied + otherDenied > 0 && AUDIT.isInfoEnabled();
-        boolean logAllows = hitsAllowed + otherAllowed > 0 && AUDIT.isDebugEnabled();
-        if (!logDenies && !logAllows) {
+        boolean logDenies = allowedCount < results.length && AUDIT.isInfoEnabled();
+        boolean logAllowed = allowedCount > 0 && logAllows;
+        if (!logDenies && !logAllowed) {
             return;
         }
         for (int i = 0; i < results.length; i++) {
@@ -465,7 +494,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
             String source = fromCache[i] ? "cache" : "pdp";
             if (results[i] == DENIED && logDenies && action.logIfDenied()) {
                 AUDIT.info("DENY {} source={}", describe(ctx, action), source);
-            } else if (results[i] == ALLOWED && logAllows && action.logIfAllowed()) {
+            } else if (results[i] == ALLOWED && logAllowed && action.logIfAllowed()) {
                 AUDIT.debug("ALLOW {} source={}", describe(ctx, action), source);
             }
         }
@@ -502,6 +531,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
     public void close() {
         firstVersion.completeExceptionally(new TimeoutException("the authorizer was closed before the PDP was ready"));
         metrics.unregister();
+        auditThread.shutdownNow();
+        audit.flushOnClose();
         client.close();
         scheduler.shutdownNow();
     }

@@ -47,25 +47,28 @@ final class DecisionCache {
     /** How many referenced keys one insertion may give a second chance before it evicts regardless. */
     private static final int SECOND_CHANCE_BUDGET = 64;
 
-    /** A stored decision, and the link to the next entry of its chain. Immutable but for the reference bit. */
+    /**
+     * A stored decision, and the link to the next entry of its chain. Immutable but for the reference bit; a copy
+     * made when a chain is rebuilt shares the original's {@link Answer}, so its audit tally is never split.
+     */
     static final class Entry {
         final DecisionKey key;
-        final boolean allowed;
+        final Answer answer;
         final long generation;
         final long expiresAtNanos;
         final Entry next;
         volatile boolean referenced;
 
-        Entry(DecisionKey key, boolean allowed, long generation, long expiresAtNanos, Entry next) {
-            this.key = key;
-            this.allowed = allowed;
+        Entry(Answer answer, long generation, long expiresAtNanos, Entry next) {
+            this.key = answer.key;
+            this.answer = answer;
             this.generation = generation;
             this.expiresAtNanos = expiresAtNanos;
             this.next = next;
         }
 
         Entry withNext(Entry newNext) {
-            Entry copy = new Entry(key, allowed, generation, expiresAtNanos, newNext);
+            Entry copy = new Entry(answer, generation, expiresAtNanos, newNext);
             copy.referenced = referenced;
             return copy;
         }
@@ -80,6 +83,8 @@ final class DecisionCache {
 
     /** The coarse clock lookups compare expiry times with: {@link System#nanoTime()} as of the last tick. */
     private volatile long clockNanos = System.nanoTime();
+    /** {@link System#currentTimeMillis()} as of the last tick: the time audit tallies are stamped with. */
+    private volatile long clockMillis = System.currentTimeMillis();
     /** The current generation; entries of any other generation never answer. Written under {@code this}. */
     private volatile long generation;
     /** The policy version the stream last reported, or {@code null} while it is unknown (nothing gets stored). */
@@ -135,16 +140,17 @@ final class DecisionCache {
     }
 
     /**
-     * Stores a decision the PDP made under {@code policyVersion}, for a request sent when the cache was at
+     * Stores a decision the PDP made (under {@code answer.policyVersion}), for a request sent when the cache was at
      * {@code generationAtSend}. Does nothing when the cache is off, the version is not the active one, or a new
      * generation began in between.
      *
      * @param sentAtNanos {@link System#nanoTime()} when the request was sent; the lifetime counts from then
      */
-    synchronized void put(DecisionKey key, boolean allowed, String policyVersion, long generationAtSend,
-                          long sentAtNanos) {
+    synchronized void put(Answer answer, long generationAtSend, long sentAtNanos) {
         String active = activeVersion;
-        if (maxEntries == 0 || active == null || !active.equals(policyVersion) || generationAtSend != generation) {
+        DecisionKey key = answer.key;
+        if (maxEntries == 0 || active == null || !active.equals(answer.policyVersion)
+            || generationAtSend != generation) {
             return;
         }
         AtomicReferenceArray<Entry> slots = table;
@@ -160,7 +166,7 @@ final class DecisionCache {
             size++;
             clock.addLast(key);
         }
-        slots.set(slot, new Entry(key, allowed, generationAtSend, sentAtNanos + ttlNanos - TICK_NANOS, rest));
+        slots.set(slot, new Entry(answer, generationAtSend, sentAtNanos + ttlNanos - TICK_NANOS, rest));
         evictOverflow();
         if (size > slots.length() - slots.length() / 4 && slots.length() < MAX_SLOTS) {
             grow(slots);
@@ -242,9 +248,18 @@ final class DecisionCache {
         return entry;
     }
 
-    /** Advances the coarse clock; called every {@link #TICK_MILLIS} ms with {@link System#nanoTime()}. */
-    void tick(long nowNanos) {
+    /**
+     * Advances the coarse clock; called every {@link #TICK_MILLIS} ms with {@link System#nanoTime()} and
+     * {@link System#currentTimeMillis()}.
+     */
+    void tick(long nowNanos, long nowMillis) {
         clockNanos = nowNanos;
+        clockMillis = nowMillis;
+    }
+
+    /** The wall clock as of the last tick, in ms since the epoch. */
+    long clockMillis() {
+        return clockMillis;
     }
 
     /** A new policy version is active: forget every decision and store new ones under it. */

@@ -128,6 +128,36 @@ final class DecisionKey {
         return 31 * h + requestType;
     }
 
+    /**
+     * The request context of this key for the audit trail, as the contract carries it; the api version and
+     * correlation id are not part of the key and stay 0.
+     */
+    dev.kafkapdp.proto.v1.RequestContext context(int brokerId) {
+        return dev.kafkapdp.proto.v1.RequestContext.newBuilder()
+            .setPrincipal(dev.kafkapdp.proto.v1.Principal.newBuilder()
+                .setType(principalType)
+                .setName(principalName))
+            .setClientAddress(clientAddress == null ? "" : clientAddress.getHostAddress())
+            .setListener(listener == null ? "" : listener)
+            .setSecurityProtocol(securityProtocol == null ? "" : securityProtocol.name)
+            .setClientId(clientId == null ? "" : clientId)
+            .setRequestApi(Decider.apiName(requestType))
+            .setBrokerId(brokerId)
+            .build();
+    }
+
+    /** The action of this key as the contract carries it, with Kafka's log flags. */
+    dev.kafkapdp.proto.v1.Action action(boolean logIfAllowed, boolean logIfDenied) {
+        return dev.kafkapdp.proto.v1.Action.newBuilder()
+            .setOperation(ProtoMapping.operation(operation))
+            .setResourceType(ProtoMapping.resourceType(resourceType))
+            .setResourceName(resourceName)
+            .setPatternType(ProtoMapping.patternType(patternType))
+            .setLogIfAllowed(logIfAllowed)
+            .setLogIfDenied(logIfDenied)
+            .build();
+    }
+
     @Override
     public int hashCode() {
         return hash;

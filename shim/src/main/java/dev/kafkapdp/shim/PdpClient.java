@@ -20,6 +20,8 @@ import dev.kafkapdp.proto.v1.AuthorizeRequest;
 import dev.kafkapdp.proto.v1.AuthorizeResponse;
 import dev.kafkapdp.proto.v1.AuthorizerGrpc;
 import dev.kafkapdp.proto.v1.PolicyVersion;
+import dev.kafkapdp.proto.v1.ReportCachedDecisionsRequest;
+import dev.kafkapdp.proto.v1.ReportCachedDecisionsResponse;
 import dev.kafkapdp.proto.v1.WatchPolicyVersionRequest;
 import io.grpc.ChannelCredentials;
 import io.grpc.ConnectivityState;
@@ -105,12 +107,24 @@ final class PdpClient implements AutoCloseable {
     }
 
     /**
+     * Hands audit records of cache answers to the PDP; throws {@link StatusRuntimeException} like
+     * {@link #authorize}. Off the request path, so it waits longer than a decision: {@code deadlineMs}.
+     */
+    ReportCachedDecisionsResponse reportCachedDecisions(ReportCachedDecisionsRequest request, long deadlineMs) {
+        return withFailover(stub -> stub.reportCachedDecisions(request), deadlineMs);
+    }
+
+    private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc) {
+        return withFailover(rpc, config.deadlineMs());
+    }
+
+    /**
      * Makes the call on one replica after the other, connected ones first in round-robin order, under one deadline
-     * of {@code kafka.pdp.deadline.ms} for all attempts. Only UNAVAILABLE moves on to the next replica: any other
+     * of {@code deadlineMs} (for decisions, {@code kafka.pdp.deadline.ms}) for all attempts. Only UNAVAILABLE moves on to the next replica: any other
      * failure (an error status, the deadline) is final, and so is UNAVAILABLE from the last replica.
      */
-    private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc) {
-        Deadline deadline = Deadline.after(config.deadlineMs(), TimeUnit.MILLISECONDS);
+    private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc, long deadlineMs) {
+        Deadline deadline = Deadline.after(deadlineMs, TimeUnit.MILLISECONDS);
         StatusRuntimeException last = null;
         for (Replica replica : attemptOrder()) {
             if (deadline.isExpired()) {
@@ -132,7 +146,7 @@ final class PdpClient implements AutoCloseable {
         if (last != null) {
             throw last;
         }
-        throw Status.DEADLINE_EXCEEDED.withDescription("no replica answered within " + config.deadlineMs() + " ms")
+        throw Status.DEADLINE_EXCEEDED.withDescription("no replica answered within " + deadlineMs + " ms")
             .asRuntimeException();
     }
 

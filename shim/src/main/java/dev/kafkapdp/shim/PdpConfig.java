@@ -79,6 +79,32 @@ public final class PdpConfig {
     public static final long CACHE_TTL_MS_DEFAULT = 300_000;
 
     /**
+     * Most audit records of cache answers the shim holds while it waits to hand them to the PDP. Identical answers
+     * are folded into one record with a count, so this bounds distinct (principal, client, resource, ...) answers,
+     * not requests. Default {@value #AUDIT_BUFFER_MAX_RECORDS_DEFAULT}.
+     */
+    public static final String AUDIT_BUFFER_MAX_RECORDS_CONFIG = "kafka.pdp.audit.buffer.max.records";
+    /** Default of {@link #AUDIT_BUFFER_MAX_RECORDS_CONFIG}. */
+    public static final int AUDIT_BUFFER_MAX_RECORDS_DEFAULT = 10_000;
+
+    /**
+     * What a cache hit does when the audit buffer is full and it would need a new record: {@code true} sends it to
+     * the PDP as if it were a miss (the PDP records its own decisions; a PDP that cannot be reached means DENY),
+     * {@code false} answers from the cache unrecorded and counts it. Default {@value #AUDIT_DENY_WHEN_FULL_DEFAULT}.
+     */
+    public static final String AUDIT_DENY_WHEN_FULL_CONFIG = "kafka.pdp.audit.deny.when.full";
+    /** Default of {@link #AUDIT_DENY_WHEN_FULL_CONFIG}. */
+    public static final boolean AUDIT_DENY_WHEN_FULL_DEFAULT = true;
+
+    /**
+     * How often, in milliseconds, the shim hands the audit records of its cache answers to the PDP. What a broker
+     * crash can lose is what answered since the last report. Default {@value #AUDIT_REPORT_INTERVAL_MS_DEFAULT}.
+     */
+    public static final String AUDIT_REPORT_INTERVAL_MS_CONFIG = "kafka.pdp.audit.report.interval.ms";
+    /** Default of {@link #AUDIT_REPORT_INTERVAL_MS_CONFIG}. */
+    public static final long AUDIT_REPORT_INTERVAL_MS_DEFAULT = 1_000;
+
+    /**
      * Kafka's own setting: semicolon-separated principals ({@code User:admin;User:broker}) that are allowed
      * everything, answered inside the broker without asking the PDP. Default: none.
      */
@@ -95,6 +121,9 @@ public final class PdpConfig {
     private final long cacheTtlMs;
     private final Map<String, Set<String>> superUsers;
     private final int brokerId;
+    private final int auditBufferMaxRecords;
+    private final boolean auditDenyWhenFull;
+    private final long auditReportIntervalMs;
 
     /** A PDP address from {@link #ENDPOINTS_CONFIG}. */
     public record Endpoint(String host, int port) {
@@ -120,6 +149,12 @@ public final class PdpConfig {
         this.cacheTtlMs = parsePositiveLong(CACHE_TTL_MS_CONFIG, configs.get(CACHE_TTL_MS_CONFIG), CACHE_TTL_MS_DEFAULT);
         this.superUsers = parseSuperUsers(SUPER_USERS_CONFIG, configs.get(SUPER_USERS_CONFIG));
         this.brokerId = (int) parseBoundedLong(NODE_ID_CONFIG, configs.get(NODE_ID_CONFIG), -1, -1, Integer.MAX_VALUE);
+        this.auditBufferMaxRecords = (int) parseBoundedLong(AUDIT_BUFFER_MAX_RECORDS_CONFIG,
+            configs.get(AUDIT_BUFFER_MAX_RECORDS_CONFIG), AUDIT_BUFFER_MAX_RECORDS_DEFAULT, 1, Integer.MAX_VALUE);
+        this.auditDenyWhenFull = parseBoolean(AUDIT_DENY_WHEN_FULL_CONFIG, configs.get(AUDIT_DENY_WHEN_FULL_CONFIG),
+            AUDIT_DENY_WHEN_FULL_DEFAULT);
+        this.auditReportIntervalMs = parsePositiveLong(AUDIT_REPORT_INTERVAL_MS_CONFIG,
+            configs.get(AUDIT_REPORT_INTERVAL_MS_CONFIG), AUDIT_REPORT_INTERVAL_MS_DEFAULT);
     }
 
     /**
@@ -157,6 +192,18 @@ public final class PdpConfig {
 
     public int brokerId() {
         return brokerId;
+    }
+
+    public int auditBufferMaxRecords() {
+        return auditBufferMaxRecords;
+    }
+
+    public boolean auditDenyWhenFull() {
+        return auditDenyWhenFull;
+    }
+
+    public long auditReportIntervalMs() {
+        return auditReportIntervalMs;
     }
 
     /** Whether the principal is listed in {@link #SUPER_USERS_CONFIG}; allocation-free. */
@@ -223,6 +270,20 @@ public final class PdpConfig {
             throw new ConfigException(key, value, "endpoint `" + item + "` has a port outside 1-65535");
         }
         return new Endpoint(host, port);
+    }
+
+    static boolean parseBoolean(String key, Object value, boolean fallback) {
+        if (value == null || value.toString().trim().isEmpty()) {
+            return fallback;
+        }
+        switch (value.toString().trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "true":
+                return true;
+            case "false":
+                return false;
+            default:
+                throw new ConfigException(key, value, "expected true or false");
+        }
     }
 
     static long parsePositiveLong(String key, Object value, long fallback) {

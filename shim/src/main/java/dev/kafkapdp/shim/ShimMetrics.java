@@ -50,9 +50,18 @@ final class ShimMetrics {
         }
     }
 
-    // A cache hit touches exactly one counter, so hits are counted together with their outcome.
+    // Cache hits are tallied per cached answer for the audit trail (see AuditReporter) and added here when the
+    // tallies are taken; every read below takes them first, so the figures are current when read.
     final LongAdder hitsAllowed = new LongAdder();
     final LongAdder hitsDenied = new LongAdder();
+    /** Cache hits sent to the PDP because the audit buffer was full. */
+    final LongAdder auditBufferFullMisses = new LongAdder();
+    /** Cache hits answered without an audit record because the buffer was full and denying was turned off. */
+    final LongAdder auditUnrecorded = new LongAdder();
+    final LongAdder auditRecordsReported = new LongAdder();
+    final LongAdder auditReportFailures = new LongAdder();
+    /** Takes the cache-hit tallies into the hit counters; set once by the owner. */
+    private volatile Runnable collectHits = () -> { };
     /** Decisions not answered from the cache: by the PDP, for super users, or failed closed. */
     final LongAdder otherAllowed = new LongAdder();
     final LongAdder otherDenied = new LongAdder();
@@ -88,15 +97,22 @@ final class ShimMetrics {
         }
     }
 
+    void collectHitsWith(Runnable collect) {
+        collectHits = collect;
+    }
+
     long allowed() {
+        collectHits.run();
         return hitsAllowed.sum() + otherAllowed.sum();
     }
 
     long denied() {
+        collectHits.run();
         return hitsDenied.sum() + otherDenied.sum();
     }
 
     long cacheHits() {
+        collectHits.run();
         return hitsAllowed.sum() + hitsDenied.sum();
     }
 
@@ -108,7 +124,8 @@ final class ShimMetrics {
     }
 
     /** Publishes every counter; called once, when Kafka hands over the plug-in metrics. */
-    synchronized void register(PluginMetrics metrics, DecisionCache cache, Supplier<PolicyState> policy) {
+    synchronized void register(PluginMetrics metrics, DecisionCache cache, AuditReporter audit,
+                               Supplier<PolicyState> policy) {
         pluginMetrics = metrics;
         add(metrics, "decisions-total", "Decisions returned to Kafka", tags("outcome", "allowed"),
             (Measurable) (c, now) -> allowed());
@@ -132,6 +149,18 @@ final class ShimMetrics {
             (c, now) -> policy.get().activatedAtMs());
         measure(metrics, "policy-stream-connected", "1 while the policy-version stream is up",
             (c, now) -> policy.get().known() ? 1 : 0);
+
+        measure(metrics, "audit-buffer-records", "Audit records of cache answers held for the PDP",
+            (c, now) -> audit.buffered());
+        measure(metrics, "audit-buffer-max-records", "Bound of the audit buffer", (c, now) -> audit.maxRecords());
+        count(metrics, "audit-records-reported-total", "Audit records of cache answers taken by the PDP", tags(),
+            auditRecordsReported);
+        count(metrics, "audit-report-failures-total", "Audit reports the PDP did not take (sent again)", tags(),
+            auditReportFailures);
+        count(metrics, "audit-buffer-full-misses-total", "Cache hits sent to the PDP because the audit buffer was full",
+            tags(), auditBufferFullMisses);
+        count(metrics, "audit-unrecorded-total", "Cache hits answered without an audit record (buffer full)",
+            tags(), auditUnrecorded);
 
         Sensor sensor = metrics.addSensor("pdp-request-latency");
         sensor.add(metrics.metricName("pdp-request-latency-avg-ms", "Average PDP round trip", tags()), new Avg());

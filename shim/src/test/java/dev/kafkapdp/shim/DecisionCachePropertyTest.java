@@ -36,7 +36,7 @@ class DecisionCachePropertyTest {
     void neverAnswersAcrossVersionsNorBeyondTheBound(long seed) {
         Random random = new Random(seed);
         DecisionCache cache = new DecisionCache(MAX, 60_000);
-        cache.tick(NOW);
+        cache.tick(NOW, 0);
         Map<Integer, Boolean> model = new HashMap<>(); // decisions stored under the active version
         String active = null;
         int versions = 0;
@@ -56,7 +56,7 @@ class DecisionCachePropertyTest {
                 // A decision may come back under an older version than the active one (a replica lagging behind).
                 String version = random.nextInt(4) == 0 ? "v" + random.nextInt(versions + 1) : active;
                 long generation = cache.generation();
-                cache.put(key(k), allowed, version, generation, NOW);
+                cache.put(TestContexts.answer(key(k), allowed, version), generation, NOW);
                 if (active != null && active.equals(version)) {
                     model.put(k, allowed);
                 }
@@ -64,7 +64,7 @@ class DecisionCachePropertyTest {
                 DecisionCache.Entry hit = cache.get(key(k));
                 if (hit != null) {
                     assertTrue(model.containsKey(k), "seed " + seed + " step " + step + ": answered an unstored key");
-                    assertEquals(model.get(k), hit.allowed, "seed " + seed + " step " + step + ": stale decision");
+                    assertEquals(model.get(k), hit.answer.allowed, "seed " + seed + " step " + step + ": stale decision");
                 }
             }
             assertTrue(cache.size() <= MAX, "seed " + seed + " step " + step + ": size " + cache.size());

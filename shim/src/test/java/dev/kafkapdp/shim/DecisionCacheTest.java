@@ -31,7 +31,7 @@ class DecisionCacheTest {
 
     private static DecisionCache cacheAt(String version, int max, long ttlMs) {
         DecisionCache cache = new DecisionCache(max, ttlMs);
-        cache.tick(NOW);
+        cache.tick(NOW, 0);
         cache.onPolicyVersion(version);
         return cache;
     }
@@ -39,21 +39,21 @@ class DecisionCacheTest {
     @Test
     void storedDecisionAnswersUntilItsLifetimeEnds() {
         DecisionCache cache = cacheAt("v1", 10, 1000);
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
 
-        cache.tick(NOW + (999 - DecisionCache.TICK_MILLIS) * MS);
+        cache.tick(NOW + (999 - DecisionCache.TICK_MILLIS) * MS, 0);
         DecisionCache.Entry hit = cache.get(key(1));
         assertNotNull(hit);
-        assertTrue(hit.allowed);
+        assertTrue(hit.answer.allowed);
         // One tick is taken off the lifetime, so that a clock read up to one tick late still expires it in time.
-        cache.tick(NOW + (1000 - DecisionCache.TICK_MILLIS) * MS);
+        cache.tick(NOW + (1000 - DecisionCache.TICK_MILLIS) * MS, 0);
         assertNull(cache.get(key(1)), "an entry must not answer past its lifetime");
     }
 
     @Test
     void newPolicyVersionDropsEverything() {
         DecisionCache cache = cacheAt("v1", 10, 60_000);
-        cache.put(key(1), false, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), false, "v1"), cache.generation(), NOW);
 
         cache.onPolicyVersion("v2");
 
@@ -64,7 +64,7 @@ class DecisionCacheTest {
     @Test
     void decisionFromAnotherVersionIsNotStored() {
         DecisionCache cache = cacheAt("v2", 10, 60_000);
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
         assertNull(cache.get(key(1)));
     }
 
@@ -73,7 +73,7 @@ class DecisionCacheTest {
         DecisionCache cache = cacheAt("v1", 10, 60_000);
         long generationAtSend = cache.generation();
         cache.onPolicyVersion("v1"); // the stream repeated the version: still a new generation
-        cache.put(key(1), true, "v1", generationAtSend, NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), generationAtSend, NOW);
         assertNull(cache.get(key(1)));
         assertEquals(0, cache.size());
     }
@@ -81,24 +81,24 @@ class DecisionCacheTest {
     @Test
     void nothingIsStoredWhileTheVersionIsUnknown() {
         DecisionCache cache = new DecisionCache(10, 60_000);
-        cache.tick(NOW);
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.tick(NOW, 0);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
         assertNull(cache.get(key(1)));
 
         cache.onPolicyVersion("v1");
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
         assertNotNull(cache.get(key(1)));
 
         cache.onVersionUnknown();
         assertNull(cache.get(key(1)), "losing the stream must drop what was cached");
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
         assertNull(cache.get(key(1)));
     }
 
     @Test
     void zeroSizeTurnsTheCacheOff() {
         DecisionCache cache = cacheAt("v1", 0, 60_000);
-        cache.put(key(1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
         assertNull(cache.get(key(1)));
         assertEquals(0, cache.size());
     }
@@ -107,7 +107,7 @@ class DecisionCacheTest {
     void sizeNeverExceedsTheBound() {
         DecisionCache cache = cacheAt("v1", 100, 60_000);
         for (int i = 0; i < 10_000; i++) {
-            cache.put(key(i), i % 2 == 0, "v1", cache.generation(), NOW);
+            cache.put(TestContexts.answer(key(i), i % 2 == 0, "v1"), cache.generation(), NOW);
             assertTrue(cache.size() <= 100);
         }
         assertEquals(100, cache.size());
@@ -118,11 +118,11 @@ class DecisionCacheTest {
     void recentlyReadEntriesSurviveEviction() {
         DecisionCache cache = cacheAt("v1", 10, 60_000);
         for (int i = 0; i < 10; i++) {
-            cache.put(key(i), true, "v1", cache.generation(), NOW);
+            cache.put(TestContexts.answer(key(i), true, "v1"), cache.generation(), NOW);
         }
         assertNotNull(cache.get(key(0))); // key 0 is the oldest, but it was just read
 
-        cache.put(key(10), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(10), true, "v1"), cache.generation(), NOW);
 
         assertNotNull(cache.get(key(0)), "a referenced entry gets a second chance");
         assertNull(cache.get(key(1)), "the oldest unreferenced entry goes first");
@@ -139,7 +139,7 @@ class DecisionCacheTest {
                 int offset = t * 100_000;
                 writers.add(CompletableFuture.runAsync(() -> {
                     for (int i = 0; i < 20_000; i++) {
-                        cache.put(key(offset + i), true, cache.activeVersion(), cache.generation(), NOW);
+                        cache.put(TestContexts.answer(key(offset + i), true, cache.activeVersion()), cache.generation(), NOW);
                     }
                 }, pool));
             }
@@ -151,7 +151,7 @@ class DecisionCacheTest {
             pool.shutdownNow();
         }
         assertTrue(cache.size() <= 500, "size " + cache.size());
-        cache.put(key(-1), true, "v1", cache.generation(), NOW);
+        cache.put(TestContexts.answer(key(-1), true, "v1"), cache.generation(), NOW);
         assertTrue(cache.size() <= 500, "size " + cache.size());
         assertFalse(cache.get(key(-1)) == null);
     }
@@ -174,7 +174,7 @@ class DecisionCacheTest {
             DecisionKey key = DecisionKey.of("User", "alice", InetAddress.getLoopbackAddress(), "PLAINTEXT",
                 SecurityProtocol.PLAINTEXT, "app", 0, AclOperation.READ, ResourceType.TOPIC, name, PatternType.LITERAL);
             keys.add(key);
-            cache.put(key, true, "v1", cache.generation(), NOW);
+            cache.put(TestContexts.answer(key, true, "v1"), cache.generation(), NOW);
         }
         assertEquals(1, keys.stream().mapToInt(DecisionKey::hashCode).distinct().count());
         assertEquals(8, cache.size(), "one chain holds at most 8 entries");

@@ -25,6 +25,11 @@ final class TestContexts {
     private TestContexts() {
     }
 
+    /** A cached answer for {@code key} under {@code version}, with no determining policies. */
+    static Answer answer(DecisionKey key, boolean allowed, String version) {
+        return new Answer(key, allowed, version, List.of(), true, true);
+    }
+
     record Ctx(KafkaPrincipal principal, InetAddress clientAddress, String listenerName,
                SecurityProtocol securityProtocol, String clientId, int requestType, int requestVersion,
                int correlationId) implements AuthorizableRequestContext {

@@ -1,0 +1,92 @@
+package dev.kafkapdp.shim;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.List;
+
+/**
+ * A decision the cache holds, and the tally of the requests it answered since the tally was last taken for the
+ * audit trail.
+ *
+ * <p>The decision part is immutable: what the PDP decided, under which policy version, by which policies, and the
+ * Kafka log flags of the action that asked. The tally is the hot path's only write: {@link #hit} adds one to it
+ * and moves its last time; whoever takes it from zero to one owns getting it reported (see {@link AuditReporter}).
+ * {@link #take} empties it. A hit is never lost between the two: it is either in the count {@code take} returns,
+ * or in a tally that starts again from zero and is reported again.
+ */
+final class Answer {
+    private static final VarHandle PENDING;
+    private static final VarHandle LAST_MILLIS;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            PENDING = lookup.findVarHandle(Answer.class, "pending", long.class);
+            LAST_MILLIS = lookup.findVarHandle(Answer.class, "lastMillis", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final DecisionKey key;
+    final boolean allowed;
+    final String policyVersion;
+    final List<String> determiningPolicies;
+    final boolean logIfAllowed;
+    final boolean logIfDenied;
+
+    /** Requests answered since the last {@link #take}. */
+    private volatile long pending;
+    /** When the first and the newest of them were answered, in ms since the epoch, to the cache's clock tick. */
+    private volatile long firstMillis;
+    @SuppressWarnings("unused") // written and read through LAST_MILLIS
+    private long lastMillis;
+
+    Answer(DecisionKey key, boolean allowed, String policyVersion, List<String> determiningPolicies,
+           boolean logIfAllowed, boolean logIfDenied) {
+        this.key = key;
+        this.allowed = allowed;
+        this.policyVersion = policyVersion;
+        this.determiningPolicies = List.copyOf(determiningPolicies);
+        this.logIfAllowed = logIfAllowed;
+        this.logIfDenied = logIfDenied;
+    }
+
+    /** Whether nothing is waiting to be reported; a hit on such an answer starts a new tally. */
+    boolean idle() {
+        return pending == 0;
+    }
+
+    /**
+     * Counts one request answered at {@code nowMillis}.
+     *
+     * @return {@code true} when this hit started a new tally, which the caller must queue for reporting
+     */
+    boolean hit(long nowMillis) {
+        if ((long) PENDING.getAndAdd(this, 1L) == 0) {
+            firstMillis = nowMillis;
+            LAST_MILLIS.setRelease(this, nowMillis);
+            return true;
+        }
+        // Read before written: a hot answer hit by many threads within one tick is written once per tick.
+        if ((long) LAST_MILLIS.getOpaque(this) != nowMillis) {
+            LAST_MILLIS.setRelease(this, nowMillis);
+        }
+        return false;
+    }
+
+    /**
+     * Takes the tally: the count (at least 1 once a hit started it), and the first and last times. Hits that race
+     * with it either land in the count returned or start a new tally, which the next report carries.
+     */
+    Tally take() {
+        long first = firstMillis;
+        long last = (long) LAST_MILLIS.getAcquire(this);
+        long count = (long) PENDING.getAndSet(this, 0L);
+        return new Tally(count, first, Math.max(first, last));
+    }
+
+    /** What {@link #take} returns. */
+    record Tally(long count, long firstMillis, long lastMillis) {
+    }
+}
