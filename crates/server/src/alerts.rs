@@ -57,10 +57,15 @@
 //! if it is still full, the new principal is not tracked and its denials
 //! are counted in `kafka_pdp_alert_untracked_denials_total`.
 //!
-//! Known shortcoming: a client that sprays denials across more than
-//! `max_principals` distinct principals within two windows fills the map,
-//! and the denials of principals seen after that are counted but not
-//! alerted on, until the sweep frees entries.
+//! # Known shortcomings
+//!
+//! - A client that sprays denials across more than `max_principals`
+//!   distinct principals within two windows fills the map, and the denials
+//!   of principals seen after that are counted but not alerted on, until
+//!   the sweep frees entries.
+//! - The state is in memory and per PDP: a restart forgets the counts and
+//!   the PHI baseline (no PHI alert until a window has passed), and with
+//!   several replicas each sees only its share of a principal's denials.
 
 use std::{
     collections::VecDeque,
@@ -305,6 +310,9 @@ impl Alerts {
     }
 
     /// The last [`RECENT_ALERTS`] alerts, oldest first.
+    ///
+    /// Known shortcoming: `Status` does not carry them yet (the contract has
+    /// no field for them); the WARN lines and the metrics do.
     pub fn recent(&self) -> Vec<Alert> {
         lock(&self.recent).iter().cloned().collect()
     }

@@ -7,8 +7,13 @@
 //! so `Status` and `/metrics` always agree.
 //!
 //! Metrics carry names and figures only, never a principal or a topic: the
-//! labels are fixed sets (`decision`, `reason`, `rule`), the sink's index
-//! and the policy version hash.
+//! labels are fixed sets (`decision`, `reason`, `rule`, `outcome`), the
+//! sink's index and the policy version hash.
+//!
+//! Known shortcomings: the endpoint is plain HTTP without authentication,
+//! which is why `serve` binds it to loopback unless told otherwise; and an
+//! export sink is labelled by its index (`0` is Kafka when both run, then
+//! OTLP), because the gates carry no names.
 
 use std::{fmt, net::SocketAddr, sync::Arc};
 
@@ -203,6 +208,10 @@ impl PdpCollector {
             help,
             at,
         )?;
+        let (accepted, rejected) = store.reload_counts();
+        let outcomes = [("accepted", accepted), ("rejected", rejected)];
+        let help = "Policy reloads (file change, SIGHUP, Reload RPC), by outcome";
+        counters(out, "kafka_pdp_policy_reloads", help, "outcome", &outcomes)?;
         let Some(last) = store.last_reload() else {
             return Ok(());
         };
@@ -319,6 +328,7 @@ mod tests {
             "kafka_pdp_alerts_total{rule=\"principal_denials\"} 0",
             "kafka_pdp_alerts_total{rule=\"phi_read_rise\"} 0",
             "kafka_pdp_policies 0",
+            "kafka_pdp_policy_reloads_total{outcome=\"rejected\"} 0",
             "# TYPE kafka_pdp_alert_tracked_principals gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");

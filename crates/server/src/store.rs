@@ -49,6 +49,8 @@ pub struct PolicyStore {
     generations: AtomicU64,
     versions: watch::Sender<proto::PolicyVersion>,
     last_reload: Mutex<Option<proto::ReloadOutcome>>,
+    /// Reloads since start: `[accepted, rejected]`.
+    reloads: [AtomicU64; 2],
     // One reload at a time: two concurrent builds of a 100k-policy set would
     // double the peak memory for nothing.
     reloading: tokio::sync::Mutex<()>,
@@ -80,6 +82,7 @@ impl PolicyStore {
             generations: AtomicU64::new(1),
             versions,
             last_reload: Mutex::new(None),
+            reloads: Default::default(),
             reloading: tokio::sync::Mutex::new(()),
         }
     }
@@ -103,6 +106,13 @@ impl PolicyStore {
         lock(&self.last_reload).clone()
     }
 
+    /// Reloads since start, `(accepted, rejected)`; an accepted reload of
+    /// unchanged files counts too.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        let [accepted, rejected] = &self.reloads;
+        (accepted.load(Relaxed), rejected.load(Relaxed))
+    }
+
     /// Reloads the directory: swaps in a valid set, keeps the old one on a
     /// rejected set. `cause` is logged (`file change`, `SIGHUP`, `rpc`).
     pub async fn reload(&self, cause: &str) -> Result<proto::ReloadOutcome, ServiceError> {
@@ -114,6 +124,8 @@ impl PolicyStore {
             Err(error) => self.reject(&error, cause),
         };
         *lock(&self.last_reload) = Some(outcome.clone());
+        let counter = &self.reloads[usize::from(!outcome.accepted)];
+        counter.fetch_add(1, Relaxed);
         Ok(outcome)
     }
 
