@@ -120,8 +120,9 @@ final class PdpClient implements AutoCloseable {
 
     /**
      * Makes the call on one replica after the other, connected ones first in round-robin order, under one deadline
-     * of {@code deadlineMs} (for decisions, {@code kafka.pdp.deadline.ms}) for all attempts. Only UNAVAILABLE moves on to the next replica: any other
-     * failure (an error status, the deadline) is final, and so is UNAVAILABLE from the last replica.
+     * of {@code deadlineMs} (for decisions, {@code kafka.pdp.deadline.ms}) for all attempts. Only UNAVAILABLE moves
+     * on to the next replica: any other failure (an error status, the deadline) is final, and so is UNAVAILABLE from
+     * the last replica.
      */
     private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc, long deadlineMs) {
         Deadline deadline = Deadline.after(deadlineMs, TimeUnit.MILLISECONDS);

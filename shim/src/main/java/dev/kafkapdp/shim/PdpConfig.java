@@ -81,11 +81,12 @@ public final class PdpConfig {
     /**
      * Most audit records of cache answers the shim holds while it waits to hand them to the PDP. Identical answers
      * are folded into one record with a count, so this bounds distinct (principal, client, resource, ...) answers,
-     * not requests. Default {@value #AUDIT_BUFFER_MAX_RECORDS_DEFAULT}.
+     * not requests; the default matches the cache's, so a report interval's worth of hits on a full cache fits. A
+     * record waiting for the PDP takes a few hundred bytes of heap. Default {@value #AUDIT_BUFFER_MAX_RECORDS_DEFAULT}.
      */
     public static final String AUDIT_BUFFER_MAX_RECORDS_CONFIG = "kafka.pdp.audit.buffer.max.records";
     /** Default of {@link #AUDIT_BUFFER_MAX_RECORDS_CONFIG}. */
-    public static final int AUDIT_BUFFER_MAX_RECORDS_DEFAULT = 10_000;
+    public static final int AUDIT_BUFFER_MAX_RECORDS_DEFAULT = 100_000;
 
     /**
      * What a cache hit does when the audit buffer is full and it would need a new record: {@code true} sends it to

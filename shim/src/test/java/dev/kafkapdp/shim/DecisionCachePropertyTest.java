@@ -64,7 +64,8 @@ class DecisionCachePropertyTest {
                 DecisionCache.Entry hit = cache.get(key(k));
                 if (hit != null) {
                     assertTrue(model.containsKey(k), "seed " + seed + " step " + step + ": answered an unstored key");
-                    assertEquals(model.get(k), hit.answer.allowed, "seed " + seed + " step " + step + ": stale decision");
+                    assertEquals(model.get(k), hit.answer.allowed,
+                        "seed " + seed + " step " + step + ": stale decision");
                 }
             }
             assertTrue(cache.size() <= MAX, "seed " + seed + " step " + step + ": size " + cache.size());

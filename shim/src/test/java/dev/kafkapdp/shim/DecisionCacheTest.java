@@ -139,7 +139,8 @@ class DecisionCacheTest {
                 int offset = t * 100_000;
                 writers.add(CompletableFuture.runAsync(() -> {
                     for (int i = 0; i < 20_000; i++) {
-                        cache.put(TestContexts.answer(key(offset + i), true, cache.activeVersion()), cache.generation(), NOW);
+                        Answer answer = TestContexts.answer(key(offset + i), true, cache.activeVersion());
+                        cache.put(answer, cache.generation(), NOW);
                     }
                 }, pool));
             }

@@ -65,6 +65,8 @@ class AuditTrailTest {
     private static final Pattern SEQUENCE = Pattern.compile("\"sequence\":\"(\\d{20})\"");
     /** The record number in a line of {@code audit subscribe} (one JSON object; {@code data} has no seq). */
     private static final Pattern SUBSCRIBED_SEQ = Pattern.compile("\"seq\":(\\d+),\"source\":");
+    /** The fold count of a record the shim answered from its cache. */
+    private static final Pattern SHIM_CACHE_COUNT = Pattern.compile("\"by\":\"shim-cache\",\"count\":(\\d+)");
 
     private static Path work;
     private static Path auditDir;
@@ -99,7 +101,8 @@ class AuditTrailTest {
         Map<String, String> shimConfig = Map.of(
                 "kafka.pdp.endpoints", pdp.endpoint(),
                 "kafka.pdp.deadline.ms", Integer.toString(E2eCluster.PDP_DEADLINE_MS),
-                "kafka.pdp.start.timeout.ms", "60000");
+                "kafka.pdp.start.timeout.ms", "60000",
+                "kafka.pdp.audit.report.interval.ms", "200");
         broker = BrokerProcess.start(new BrokerProcess.Settings("audit-broker", E2eCluster.SHIM_AUTHORIZER,
                 shimConfig, List.of(E2eEnvironment.shimJar()), BROKER, List.of(LAB_WRITER, LAB_READER, BILLING)));
     }
@@ -171,6 +174,52 @@ class AuditTrailTest {
         }
         assertEquals(0, cli("audit-verify", "audit", "verify", auditDir.toString(), "--public-key",
                 publicKey.toString()).exitCode(), "audit verify must pass");
+    }
+
+    @Test
+    void fetchesTheShimAnsweredFromItsCacheReachTheTrailFolded() throws Exception {
+        String topic = Clients.unique("e2e.labs.cached-");
+        try (Admin admin = broker.superAdmin()) {
+            Clients.createTopics(admin, topic);
+        }
+        try (KafkaProducer<String, String> producer =
+                Clients.producer(broker.clientConfig(LAB_WRITER, Listener.CLIENT), Map.of())) {
+            Clients.sendAll(producer, topic, List.of("panel-1"));
+        }
+        // Every fetch asks Read on the topic; after the first the shim answers from its cache.
+        Map<String, Object> reader = broker.clientConfig(LAB_READER, Listener.CLIENT);
+        try (KafkaConsumer<String, String> consumer =
+                Clients.consumer(reader, Clients.unique("labs-readers."), Map.of())) {
+            assertEquals(1, Clients.readValues(consumer, topic, 1, Clients.OPERATION_TIMEOUT).size());
+            long until = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+            while (System.nanoTime() < until) {
+                consumer.poll(Duration.ofMillis(100));
+            }
+        }
+
+        Poll.until("the shim's cached fetches of " + topic + " in the trail", ARRIVAL_DEADLINE,
+                () -> cachedReads(topic).size() >= 1);
+        List<String> folded = cachedReads(topic);
+        long answered = 0;
+        for (String line : folded) {
+            Matcher m = SHIM_CACHE_COUNT.matcher(line);
+            assertTrue(m.find(), "a shim-cache record carries its count: " + line);
+            answered += Long.parseLong(m.group(1));
+            assertTrue(line.contains("\"decision\":\"ALLOW\""), line);
+            assertTrue(line.contains("\"api\":\"FETCH\""), line);
+        }
+        assertTrue(answered >= 2, "several fetches were answered from the cache, the trail has " + answered);
+        assertEquals(0, cli("audit-verify", "audit", "verify", auditDir.toString(), "--public-key",
+                publicKey.toString()).exitCode(), "audit verify must pass");
+    }
+
+    /** The shim-cache records of Read on {@code topic} by the lab reader, as JSON lines. */
+    private static List<String> cachedReads(String topic) {
+        String lines = cli("audit-query", "audit", "query", auditDir.toString(), "--json").output();
+        return lines.lines()
+                .filter(line -> line.contains("\"by\":\"shim-cache\"") && hasRecord(line, "ALLOW",
+                        LAB_READER.name(), "Read", topic))
+                .toList();
     }
 
     @Test
