@@ -86,7 +86,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::{self, Checkpoint, Reason, TornWrite, CHECKPOINTS_FILE};
 use crate::error::AuditError;
 use crate::event::DecisionEvent;
-use crate::record::{self, to_hex, Hash, GENESIS};
+use crate::record::{self, to_hex, Hash, Prepared, GENESIS};
 use crate::segment::{self, segment_name, Segment};
 use crate::storage::{AppendFile, FsStorage, Storage};
 
@@ -210,13 +210,15 @@ struct Counters {
 pub struct AuditLog {
     tx: mpsc::Sender<Request>,
     counters: Arc<Counters>,
+    /// CloudEvents `source` of every record, serialized by the caller.
+    source: Arc<str>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Request {
     Append {
-        events: Vec<DecisionEvent>,
+        records: Vec<Prepared>,
         reply: Reply<Receipt>,
     },
     Shutdown {
@@ -241,6 +243,7 @@ impl AuditLog {
     pub fn open(config: AuditConfig) -> Result<(AuditLog, OpenReport), AuditError> {
         config.check()?;
         let counters = Arc::new(Counters::default());
+        let source = Arc::from(config.source.as_str());
         let (mut writer, report) = Writer::open(config, counters.clone())?;
         let (tx, rx) = mpsc::channel(writer.limits.queue_depth);
         let syncs = writer.syncs.clone();
@@ -257,7 +260,12 @@ impl AuditLog {
             syncs.stop();
             return Err(AuditError::io("start the writer for", "audit log", e));
         }
-        Ok((AuditLog { tx, counters }, report))
+        let log = AuditLog {
+            tx,
+            counters,
+            source,
+        };
+        Ok((log, report))
     }
 
     /// Appends `events` as consecutive records and returns once they are
@@ -270,8 +278,15 @@ impl AuditLog {
                 count: 0,
             });
         }
+        // Serialized here, on the caller's thread, in parallel with other
+        // callers; the writer only numbers, chains and writes.
+        let records = events
+            .iter()
+            .map(|event| record::prepare(&self.source, event))
+            .collect();
+        drop(events);
         let (reply, done) = oneshot::channel();
-        let sent = self.tx.send(Request::Append { events, reply }).await;
+        let sent = self.tx.send(Request::Append { records, reply }).await;
         let result = match sent {
             Ok(()) => done.await.unwrap_or(Err(AuditError::Closed)),
             Err(_) => Err(AuditError::Closed),
@@ -357,6 +372,9 @@ struct Writer {
     /// What the writer shares with the syncer thread.
     syncs: Arc<Syncs>,
     syncer: Option<thread::JoinHandle<()>>,
+    /// The bytes of a batch; kept between batches so that its memory is
+    /// reused, not allocated and first touched again for every batch.
+    buf: Vec<u8>,
 }
 
 /// The newest state found on disk by `open`.
@@ -432,6 +450,7 @@ impl Writer {
             closed: false,
             syncs: Arc::new(Syncs::new(durable, counters.clone())),
             syncer: None,
+            buf: Vec::new(),
             dir,
         };
         let tail_torn = !tail.torn.is_empty();
@@ -458,9 +477,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Append { events, reply } => {
-                        count += events.len();
-                        batch.push((events, reply));
+                    Request::Append { records, reply } => {
+                        count += records.len();
+                        batch.push((records, reply));
                     }
                     Request::Shutdown { reply } => shutdown = Some(reply),
                 }
@@ -484,26 +503,29 @@ impl Writer {
     }
 
     /// One group commit.
-    fn commit(&mut self, batch: Vec<(Vec<DecisionEvent>, Reply<Receipt>)>) {
+    fn commit(&mut self, batch: Vec<(Vec<Prepared>, Reply<Receipt>)>) {
         if let Err(e) = self.prepare() {
             return fail_all(batch, &e);
         }
-        let total: usize = batch.iter().map(|(events, _)| events.len()).sum();
-        let mut buf = Vec::with_capacity(total * 768);
+        let total: usize = batch.iter().map(|(records, _)| records.len()).sum();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         let mut seq = self.next_seq;
         let mut hash = self.last_hash;
         let mut receipts = Vec::with_capacity(batch.len());
-        for (events, _) in &batch {
+        for (records, _) in &batch {
             receipts.push(Receipt {
                 first_seq: seq,
-                count: events.len() as u64,
+                count: records.len() as u64,
             });
-            for event in events {
-                hash = record::encode(seq, &hash, &self.source, event, &mut buf);
+            for prepared in records {
+                hash = record::chain(prepared, seq, &hash, &mut buf);
                 seq += 1;
             }
         }
-        if let Err(e) = self.write_segment(&buf) {
+        let written = self.write_segment(&buf);
+        self.buf = buf;
+        if let Err(e) = written {
             return fail_all(batch, &e);
         }
         self.next_seq = seq;
@@ -906,7 +928,7 @@ fn is_expired(seg: &Segment, now: SystemTime, retention: Duration) -> bool {
     }
 }
 
-fn fail_all<T>(batch: Vec<(Vec<DecisionEvent>, Reply<T>)>, error: &AuditError) {
+fn fail_all<T>(batch: Vec<(Vec<Prepared>, Reply<T>)>, error: &AuditError) {
     for (_, reply) in batch {
         let _ = reply.send(Err(copy_error(error)));
     }

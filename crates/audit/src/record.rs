@@ -8,6 +8,13 @@
 //! (`auditprev`), so each hash covers the whole history before it. The line
 //! stays one valid JSON object that `jq` or a SIEM shipper can read as is.
 //!
+//! The chain fields (`id`, `sequence`, `auditprev`) are written last, after
+//! `data`: everything before them is serialized and hashed by [`prepare`] on
+//! the appending caller's thread, and the log's single writer only [`chain`]s
+//! (see [`Prepared`]). Readers find fields by name, never by position, so
+//! lines written before this order (chain fields first) read and verify the
+//! same.
+//!
 //! Hashing the stored bytes, rather than a re-serialization, means a verifier
 //! needs no canonical JSON: any change to any byte before the hash shows.
 
@@ -108,21 +115,30 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
-/// The envelope as written. Field order is the order on disk.
+/// The envelope as written, up to the chain fields: everything that does not
+/// depend on the record's place in the chain. Field order is the order on
+/// disk; `id`, `sequence` and `auditprev` follow `data` (see [`chain`]).
 #[derive(Serialize)]
 struct Envelope<'a> {
     specversion: &'static str,
-    id: String,
     source: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
     time: Timestamp,
-    subject: String,
+    subject: Subject<'a>,
     datacontenttype: &'static str,
     dataschema: &'static str,
-    sequence: String,
-    auditprev: String,
     data: &'a DecisionEvent,
+}
+
+/// `Type:name` of the resource, written without building a `String`.
+struct Subject<'a>(&'a DecisionEvent);
+
+impl Serialize for Subject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let resource = &self.0.resource;
+        serializer.collect_str(&format_args!("{}:{}", resource.kind, resource.name))
+    }
 }
 
 /// The envelope as read.
@@ -151,7 +167,80 @@ struct HeaderIn {
     auditprev: String,
 }
 
-/// Appends the record line for `event` to `out` and returns its hash.
+/// A record serialized before it has a place in the chain: the line up to
+/// its chain fields, and SHA-256 already run over those bytes.
+///
+/// [`AuditLog::append`](crate::AuditLog::append) prepares records on the
+/// caller's thread, many callers in parallel, so that the one writer thread
+/// only has to [`chain`] them: a few dozen bytes and two or three SHA-256
+/// blocks per record instead of a whole serialization and hash.
+pub(crate) struct Prepared {
+    body: Vec<u8>,
+    hasher: Sha256,
+}
+
+/// Serializes everything of `event`'s record that does not depend on its
+/// sequence number or predecessor.
+pub(crate) fn prepare(source: &str, event: &DecisionEvent) -> Prepared {
+    let envelope = Envelope {
+        specversion: "1.0",
+        source,
+        kind: DECISION_TYPE,
+        time: event.time,
+        subject: Subject(event),
+        datacontenttype: "application/json",
+        dataschema: DECISION_SCHEMA,
+        data: event,
+    };
+    let mut body = Vec::with_capacity(1024);
+    // INVARIANT: serializing plain structs of strings and numbers into a Vec
+    // cannot fail; the only error sources (I/O, non-string map keys) are absent.
+    serde_json::to_writer(&mut body, &envelope).expect("serializing an audit record");
+    debug_assert_eq!(body.last(), Some(&b'}'));
+    body.pop();
+    let hasher = Sha256::new_with_prefix(&body);
+    Prepared { body, hasher }
+}
+
+/// Appends the record line of `prepared` as record `seq` after a record
+/// hashed `prev` to `out`, and returns its hash.
+///
+/// The chain fields come last, after `data`, so that the hash of everything
+/// before them is computed in [`prepare`]; the line is still `BODY` + the
+/// `audithash` suffix, and its hash still covers every byte of `BODY`.
+pub(crate) fn chain(prepared: &Prepared, seq: u64, prev: &Hash, out: &mut Vec<u8>) -> Hash {
+    let start = out.len();
+    out.extend_from_slice(&prepared.body);
+    let fields = out.len();
+    write_chain_fields(seq, prev, out);
+    let mut hasher = prepared.hasher.clone();
+    hasher.update(&out[fields..]);
+    let hash: Hash = hasher.finalize().into();
+    debug_assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&out[start..])));
+    out.extend_from_slice(HASH_KEY);
+    push_hex(&hash, out);
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// `,"id":"<seq>","sequence":"<seq>","auditprev":"<hex>"`; `sequence` is the
+/// CloudEvents sequence extension, zero-padded to 20 digits so that string
+/// order is numeric order.
+fn write_chain_fields(seq: u64, prev: &Hash, out: &mut Vec<u8>) {
+    use std::io::Write;
+    // INVARIANT: writing into a Vec cannot fail.
+    write!(
+        out,
+        ",\"id\":\"{seq}\",\"sequence\":\"{seq:020}\",\"auditprev\":\""
+    )
+    .expect("writing into a Vec");
+    push_hex(prev, out);
+    out.push(b'"');
+}
+
+/// Appends the record line for `event` to `out` and returns its hash: what
+/// [`prepare`] and [`chain`] do, in one step.
+#[cfg(test)]
 pub(crate) fn encode(
     seq: u64,
     prev: &Hash,
@@ -159,36 +248,7 @@ pub(crate) fn encode(
     event: &DecisionEvent,
     out: &mut Vec<u8>,
 ) -> Hash {
-    let start = out.len();
-    let envelope = Envelope {
-        specversion: "1.0",
-        id: seq.to_string(),
-        source,
-        kind: DECISION_TYPE,
-        time: event.time,
-        subject: event.subject(),
-        datacontenttype: "application/json",
-        dataschema: DECISION_SCHEMA,
-        sequence: sequence_string(seq),
-        auditprev: to_hex(prev),
-        data: event,
-    };
-    // INVARIANT: serializing plain structs of strings and numbers into a Vec
-    // cannot fail; the only error sources (I/O, non-string map keys) are absent.
-    serde_json::to_writer(&mut *out, &envelope).expect("serializing an audit record");
-    seal(out, start, HASH_KEY)
-}
-
-/// Replaces the closing brace of the JSON object in `out[start..]` with
-/// `key` + hex(SHA-256 of the object without that brace) + `"}` and a newline.
-fn seal(out: &mut Vec<u8>, start: usize, key: &[u8]) -> Hash {
-    debug_assert_eq!(out.last(), Some(&b'}'));
-    out.pop();
-    let hash: Hash = Sha256::digest(&out[start..]).into();
-    out.extend_from_slice(key);
-    out.extend_from_slice(to_hex(&hash).as_bytes());
-    out.extend_from_slice(b"\"}\n");
-    hash
+    chain(&prepare(source, event), seq, prev, out)
 }
 
 /// Reads the chain fields of one line (without its `\n`).
@@ -239,25 +299,28 @@ pub(crate) fn split_suffix<'a>(
     Ok((body, &suffix[key.len()..key.len() + hex_len]))
 }
 
-/// A sequence number as the CloudEvents `sequence` extension carries it:
-/// zero-padded so that string order is numeric order.
-pub(crate) fn sequence_string(seq: u64) -> String {
-    format!("{seq:020}")
-}
-
 fn parse_sequence(text: &str) -> Result<u64, String> {
     text.parse()
         .map_err(|_| format!("`sequence` is not a number: `{text}`"))
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
+        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        s.push(HEX_DIGITS[usize::from(b & 0xf)] as char);
     }
     s
+}
+
+/// Appends lowercase hex of `bytes` to `out`.
+fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    for b in bytes {
+        out.push(HEX_DIGITS[usize::from(b >> 4)]);
+        out.push(HEX_DIGITS[usize::from(b & 0xf)]);
+    }
 }
 
 pub(crate) fn from_hex(hex: &[u8], out: &mut [u8]) -> Option<()> {
@@ -365,6 +428,48 @@ mod tests {
         let record = parse_record(&out[..out.len() - 1]).unwrap();
         assert_eq!(record.event, event());
         assert_eq!(record.seq, 1);
+    }
+
+    /// Lines written before the chain fields moved behind `data` put them
+    /// right after `specversion`; they read and check the same.
+    #[test]
+    fn a_line_with_the_chain_fields_first_reads_and_checks_the_same() {
+        let mut out = Vec::new();
+        encode(3, &[9; 32], "pdp-a", &event(), &mut out);
+        let line = std::str::from_utf8(&out[..out.len() - 1]).unwrap();
+        let (body, _) = line.rsplit_once(",\"audithash\"").unwrap();
+        let at = body.rfind(",\"id\":").unwrap();
+        let (head, chain_fields) = body.split_at(at);
+        let old_body = head.replacen(
+            "{\"specversion\":\"1.0\"",
+            &format!("{{\"specversion\":\"1.0\"{chain_fields}"),
+            1,
+        );
+        let hash = to_hex(&Sha256::digest(old_body.as_bytes()));
+        let old_line = format!("{old_body},\"audithash\":\"{hash}\"}}");
+
+        let header = parse_header(old_line.as_bytes()).unwrap();
+        assert_eq!((header.seq, header.prev), (3, [9; 32]));
+        assert_eq!(header.stored, header.computed);
+        let record = parse_record(old_line.as_bytes()).unwrap();
+        assert_eq!((record.seq, record.event), (3, event()));
+    }
+
+    /// The example in `SCHEMA.md` is a line this crate reads and checks.
+    #[test]
+    fn the_documented_example_line_checks() {
+        let schema = include_str!("../SCHEMA.md");
+        let line = schema
+            .lines()
+            .find(|l| l.starts_with("{\"specversion\"") && l.contains(DECISION_TYPE))
+            .unwrap();
+        let header = parse_header(line.as_bytes()).unwrap();
+        assert_eq!((header.seq, header.prev), (1, GENESIS));
+        assert_eq!(header.stored, header.computed);
+        assert_eq!(
+            parse_record(line.as_bytes()).unwrap().event.principal.name,
+            "svc-1"
+        );
     }
 
     #[test]
