@@ -273,12 +273,14 @@ impl Alerts {
     /// to the rules. Cheap for the common case: an allow of a non-PHI
     /// resource is a few comparisons.
     pub fn observe(&self, principal: &Principal, action: &Action, allowed: bool, count: u64) {
-        self.observe_at(Instant::now(), principal, action, allowed, count);
+        self.observe_with(Instant::now, principal, action, allowed, count);
     }
 
-    fn observe_at(
+    /// The clock is read only once a rule has something to count: reading
+    /// it costs more than deciding that an allow is of no interest.
+    fn observe_with(
         &self,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
         principal: &Principal,
         action: &Action,
         allowed: bool,
@@ -288,9 +290,17 @@ impl Alerts {
             return;
         }
         if !allowed {
-            self.denied(now, principal.entity_id(), count);
-        } else if is_read_of_one_topic(action) {
-            self.read(now, action.resource_name(), count);
+            if self.config.denials_threshold > 0 {
+                self.denied(now(), principal.entity_id(), count);
+            }
+            return;
+        }
+        if !is_read_of_one_topic(action) {
+            return;
+        }
+        let topic = action.resource_name();
+        if let Some(phi) = self.phi.iter().find(|p| topic.starts_with(&p.prefix)) {
+            self.read(now(), phi, count);
         }
     }
 
@@ -319,9 +329,6 @@ impl Alerts {
 
     fn denied(&self, now: Instant, principal: &str, count: u64) {
         let threshold = self.config.denials_threshold;
-        if threshold == 0 {
-            return;
-        }
         let (window, cooldown) = (self.config.denials_window, self.config.cooldown);
         // The shard guard is dropped before alerting (which logs and locks).
         let estimate = match self.principals.get_mut(principal) {
@@ -367,10 +374,7 @@ impl Alerts {
         self.principals.len() < self.config.max_principals
     }
 
-    fn read(&self, now: Instant, topic: &str, count: u64) {
-        let Some(phi) = self.phi.iter().find(|p| topic.starts_with(&p.prefix)) else {
-            return;
-        };
+    fn read(&self, now: Instant, phi: &PhiReads, count: u64) {
         let window = self.config.phi_window;
         let index = window_index(now.saturating_duration_since(self.origin), window);
         let fired = lock(&phi.state).add(index, count, &self.config, now);

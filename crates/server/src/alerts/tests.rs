@@ -41,11 +41,11 @@ fn rules(config: AlertConfig) -> (Alerts, Clock) {
 }
 
 fn deny(alerts: &Alerts, now: Instant, who: &str, count: u64) {
-    alerts.observe_at(now, &user(who), &read("orders"), false, count);
+    alerts.observe_with(|| now, &user(who), &read("orders"), false, count);
 }
 
 fn reads(alerts: &Alerts, now: Instant, topic: &str, count: u64) {
-    alerts.observe_at(now, &user("reader"), &read(topic), true, count);
+    alerts.observe_with(|| now, &user("reader"), &read(topic), true, count);
 }
 
 #[test]
@@ -296,9 +296,9 @@ fn only_allowed_literal_reads_of_phi_topics_count() {
     )
     .unwrap();
     for action in [write, group, prefixed, read("orders"), read("xphi.labs")] {
-        alerts.observe_at(now, &reader, &action, true, 1000);
+        alerts.observe_with(|| now, &reader, &action, true, 1000);
     }
-    alerts.observe_at(now, &reader, &read("phi.labs"), false, 1000);
+    alerts.observe_with(|| now, &reader, &read("phi.labs"), false, 1000);
     assert_eq!(alerts.fired(Rule::PhiReadRise), 0);
 }
 
