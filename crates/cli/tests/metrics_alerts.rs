@@ -9,14 +9,14 @@ use std::{
     net::{SocketAddr, TcpStream},
     process::{Child, Command, Stdio},
     sync::{mpsc, Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use kafka_pdp_server::{
     client::Connect,
     proto::{
-        authorizer_client::AuthorizerClient, AuthorizeRequest, Decision, Operation as Op,
-        ResourceType as Rt,
+        authorizer_client::AuthorizerClient, AuthorizeRequest, CachedDecision, Decision,
+        Operation as Op, ReportCachedDecisionsRequest, ResourceType as Rt,
     },
 };
 use support::{action, context, run, stderr, BIN, DEADLINE};
@@ -224,6 +224,52 @@ async fn repeated_denials_of_one_principal_raise_one_alert_and_fewer_raise_none(
         !line.contains("phi.labs"),
         "no resource name in an alert: {line}"
     );
+}
+
+/// A shim's report of `count` identical denials it answered from its cache.
+fn cached_denials(principal: &str, count: u64) -> ReportCachedDecisionsRequest {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    ReportCachedDecisionsRequest {
+        decisions: vec![CachedDecision {
+            context: Some(context(principal)),
+            action: Some(action(Op::Write, Rt::Topic, "phi.labs.results")),
+            decision: Decision::Deny as i32,
+            policy_version: "0".repeat(64),
+            determining_policies: Vec::new(),
+            count,
+            first_time_unix_ms: now_ms,
+            last_time_unix_ms: now_ms,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn denials_a_shim_reports_from_its_cache_count_with_their_fold() {
+    let server = Served::start(&["--alert-denials", "5", "--alert-denials-window", "600"]);
+    let mut client = server.authorizer().await;
+
+    client
+        .report_cached_decisions(cached_denials("User:eve", 4))
+        .await
+        .expect("report");
+    assert_eq!(server.sample(DENIALS_ALERTS), Some(0.0), "4 folded denials");
+    client
+        .report_cached_decisions(cached_denials("User:eve", 1))
+        .await
+        .expect("report");
+    server.wait_for(DENIALS_ALERTS, 1.0);
+    let line = support::eventually("the alert's WARN line", || {
+        let log = server.stderr();
+        let line = log.lines().find(|l| l.contains("kafka_pdp::alert"));
+        let line = line.map(str::to_owned);
+        async move { line }
+    })
+    .await;
+    assert!(line.contains("principal=User:eve"), "{line}");
+    assert!(line.contains("count=5"), "{line}");
 }
 
 #[tokio::test]
