@@ -261,6 +261,9 @@ async fn denials_a_shim_reports_from_its_cache_count_with_their_fold() {
         .await
         .expect("report");
     server.wait_for(DENIALS_ALERTS, 1.0);
+    let reported = "kafka_pdp_shim_cached_decisions_total{decision=\"deny\"}";
+    assert_eq!(server.sample(reported), Some(5.0));
+    assert_eq!(server.sample(DENIES), Some(0.0), "none decided by the PDP");
     let line = support::eventually("the alert's WARN line", || {
         let log = server.stderr();
         let line = log.lines().find(|l| l.contains("kafka_pdp::alert"));

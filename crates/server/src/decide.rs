@@ -59,9 +59,9 @@ impl Pdp {
         &self.alerts
     }
 
-    /// Feeds decisions made elsewhere, such as those a shim answered from
-    /// its cache and reported (`count` of them folded into one), to the
-    /// alert rules, as [`Pdp::settle`] does for the PDP's own decisions.
+    /// Counts decisions a shim answered from its cache and reported
+    /// (`count` of them folded into one), and feeds them to the alert rules,
+    /// as [`Pdp::settle`] does for the PDP's own decisions.
     pub fn observe_reported(
         &self,
         principal: &Principal,
@@ -69,6 +69,7 @@ impl Pdp {
         allowed: bool,
         count: u64,
     ) {
+        self.metrics.reported(allowed, count);
         self.alerts.observe(principal, action, allowed, count);
     }
 

@@ -28,6 +28,9 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     allowed: AtomicU64,
     denied: AtomicU64,
+    /// Decisions shims answered from their caches and reported, unfolded.
+    reported_allowed: AtomicU64,
+    reported_denied: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +61,21 @@ impl Metrics {
     /// Decisions answered `(ALLOW, DENY)`, fail-closed ones among the denials.
     pub fn outcome_counts(&self) -> (u64, u64) {
         (self.allowed.load(Relaxed), self.denied.load(Relaxed))
+    }
+
+    /// Counts `count` decisions a shim answered from its cache.
+    pub fn reported(&self, allowed: bool, count: u64) {
+        let counter = match allowed {
+            true => &self.reported_allowed,
+            false => &self.reported_denied,
+        };
+        counter.fetch_add(count, Relaxed);
+    }
+
+    /// Decisions shims reported from their caches, `(ALLOW, DENY)`.
+    pub fn reported_counts(&self) -> (u64, u64) {
+        let allowed = self.reported_allowed.load(Relaxed);
+        (allowed, self.reported_denied.load(Relaxed))
     }
 
     fn counter(&self, reason: FailClosed) -> &AtomicU64 {

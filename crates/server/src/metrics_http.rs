@@ -92,6 +92,11 @@ impl PdpCollector {
         let by_outcome = [("allow", allowed), ("deny", denied)];
         let help = "Decisions answered by the PDP, by outcome (fail-closed ones are denials)";
         counters(out, "kafka_pdp_decisions", help, "decision", &by_outcome)?;
+        let (allowed, denied) = metrics.reported_counts();
+        let by_outcome = [("allow", allowed), ("deny", denied)];
+        let help = "Decisions shims answered from their caches and reported, by outcome";
+        let name = "kafka_pdp_shim_cached_decisions";
+        counters(out, name, help, "decision", &by_outcome)?;
         let (_, hits) = metrics.decisions();
         let help = "Decisions answered from the PDP's decision cache";
         counter(out, "kafka_pdp_cache_hits", help, hits)
