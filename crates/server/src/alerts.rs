@@ -2,7 +2,10 @@
 //! sudden rise in reads of PHI topics.
 //!
 //! Every decision the PDP returns (and every decision a shim reports from
-//! its cache, with its fold count) passes through [`Alerts::observe`]. An
+//! its cache, with its fold count) passes through [`Alerts::observe`],
+//! except a fail-closed DENY (an evaluation error, the audit trail down or
+//! behind): that one says nothing about the principal, and
+//! `kafka_pdp_fail_closed_total` counts it. An
 //! alert is a WARN event with target `kafka_pdp::alert`, a count in
 //! `kafka_pdp_alerts_total{rule}`, and an entry in a short list of recent
 //! alerts. It carries names and figures only: the rule, the principal or the

@@ -257,8 +257,9 @@ impl Pdp {
     /// the audit trail (when on) and durable, then logged (DENY at info
     /// unless Kafka asked not to log it, ALLOW at debug), counted and shown
     /// to the alert rules. A decision the trail could not record is turned
-    /// into a DENY here, so nothing unrecorded is answered ALLOW; such a
-    /// DENY says nothing about the principal and is not shown to the rules.
+    /// into a DENY here, so nothing unrecorded is answered ALLOW. A DENY
+    /// that carries errors (evaluation error, audit trail down or behind)
+    /// says nothing about the principal and is not shown to the rules.
     async fn settle(
         &self,
         active: &Active,
@@ -284,10 +285,12 @@ impl Pdp {
             log_decision(active, context, action, result, meta.log_if_denied(index));
             let denied = result.decision != Decision::Allow as i32;
             allowed += u64::from(!denied);
-            if recorded && denied && !result.errors.is_empty() {
+            let errors = !result.errors.is_empty();
+            if recorded && denied && errors {
                 self.metrics.fail_closed(FailClosed::EvaluationError, 1);
             }
-            if recorded {
+            // A DENY with errors failed closed: not the principal's doing.
+            if !(denied && errors) {
                 self.alerts.observe(context.principal(), action, !denied, 1);
             }
         }
