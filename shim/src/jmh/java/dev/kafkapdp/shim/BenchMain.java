@@ -73,7 +73,18 @@ public final class BenchMain {
                 pdp.address(), (System.nanoTime() - startedAt) / 1e9);
             checkEquivalence(workload, pdp.address());
 
-            Options options = new OptionsBuilder()
+            OptionsBuilder builder = new OptionsBuilder();
+            String profiler = System.getProperty("bench.profiler", "");
+            if (!profiler.isEmpty()) {
+                // JMH's -prof syntax: a name, then options after a colon (`gc`, `async:libPath=...;event=itimer`).
+                int colon = profiler.indexOf(':');
+                if (colon < 0) {
+                    builder.addProfiler(profiler);
+                } else {
+                    builder.addProfiler(profiler.substring(0, colon), profiler.substring(colon + 1));
+                }
+            }
+            Options options = builder
                 .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
                 .forks(1)
                 .threads(1)
@@ -164,7 +175,9 @@ public final class BenchMain {
             DecisionKey key = DecisionKey.of("User", principals[i % 1000], address, "CLIENT",
                 SecurityProtocol.SASL_SSL, clientIds[i % 1000], 1, AclOperation.READ, ResourceType.TOPIC,
                 "phi.labs.results-" + i, PatternType.LITERAL);
-            cache.put(key, true, "bench", cache.generation(), now);
+            // One determining policy per answer, as a grant would give; the list is the PDP response's own.
+            cache.put(new Answer(key, true, "bench", List.of("grant-" + (i % 1000)), true, true), cache.generation(),
+                now);
         }
     }
 

@@ -6,7 +6,8 @@ import java.util.List;
 
 /**
  * A decision the cache holds, and the tally of the requests it answered since the tally was last taken for the
- * audit trail.
+ * audit trail. It is its own key (a {@link DecisionKey} with the decision added), so a cache hit compares and
+ * counts in one object.
  *
  * <p>The decision part is immutable: what the PDP decided, under which policy version, by which policies, and the
  * Kafka log flags of the action that asked. The tally is the hot path's only write: {@link #hit} adds one to it
@@ -14,21 +15,17 @@ import java.util.List;
  * {@link #take} empties it. A hit is never lost between the two: it is either in the count {@code take} returns,
  * or in a tally that starts again from zero and is reported again.
  */
-final class Answer {
+final class Answer extends DecisionKey {
     private static final VarHandle PENDING;
-    private static final VarHandle LAST_MILLIS;
 
     static {
         try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup();
-            PENDING = lookup.findVarHandle(Answer.class, "pending", long.class);
-            LAST_MILLIS = lookup.findVarHandle(Answer.class, "lastMillis", long.class);
+            PENDING = MethodHandles.lookup().findVarHandle(Answer.class, "pending", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    final DecisionKey key;
     final boolean allowed;
     final String policyVersion;
     final List<String> determiningPolicies;
@@ -39,12 +36,11 @@ final class Answer {
     private volatile long pending;
     /** When the first and the newest of them were answered, in ms since the epoch, to the cache's clock tick. */
     private volatile long firstMillis;
-    @SuppressWarnings("unused") // written and read through LAST_MILLIS
-    private long lastMillis;
+    private volatile long lastMillis;
 
     Answer(DecisionKey key, boolean allowed, String policyVersion, List<String> determiningPolicies,
            boolean logIfAllowed, boolean logIfDenied) {
-        this.key = key;
+        super(key);
         this.allowed = allowed;
         this.policyVersion = policyVersion;
         this.determiningPolicies = List.copyOf(determiningPolicies);
@@ -65,12 +61,12 @@ final class Answer {
     boolean hit(long nowMillis) {
         if ((long) PENDING.getAndAdd(this, 1L) == 0) {
             firstMillis = nowMillis;
-            LAST_MILLIS.setRelease(this, nowMillis);
+            lastMillis = nowMillis;
             return true;
         }
         // Read before written: a hot answer hit by many threads within one tick is written once per tick.
-        if ((long) LAST_MILLIS.getOpaque(this) != nowMillis) {
-            LAST_MILLIS.setRelease(this, nowMillis);
+        if (lastMillis != nowMillis) {
+            lastMillis = nowMillis;
         }
         return false;
     }
@@ -81,7 +77,7 @@ final class Answer {
      */
     Tally take() {
         long first = firstMillis;
-        long last = (long) LAST_MILLIS.getAcquire(this);
+        long last = lastMillis;
         long count = (long) PENDING.getAndSet(this, 0L);
         return new Tally(count, first, Math.max(first, last));
     }

@@ -174,8 +174,8 @@ final class AuditReporter {
 
     private CachedDecision record(Answer answer, Answer.Tally tally) {
         return CachedDecision.newBuilder()
-            .setContext(answer.key.context(brokerId))
-            .setAction(answer.key.action(answer.logIfAllowed, answer.logIfDenied))
+            .setContext(answer.context(brokerId))
+            .setAction(answer.action(answer.logIfAllowed, answer.logIfDenied))
             .setDecision(answer.allowed ? Decision.DECISION_ALLOW : Decision.DECISION_DENY)
             .setPolicyVersion(answer.policyVersion)
             .addAllDeterminingPolicies(answer.determiningPolicies)

@@ -52,7 +52,7 @@ final class DecisionCache {
      * made when a chain is rebuilt shares the original's {@link Answer}, so its audit tally is never split.
      */
     static final class Entry {
-        final DecisionKey key;
+        /** The decision and, being its own key, what it answers. */
         final Answer answer;
         final long generation;
         final long expiresAtNanos;
@@ -60,7 +60,6 @@ final class DecisionCache {
         volatile boolean referenced;
 
         Entry(Answer answer, long generation, long expiresAtNanos, Entry next) {
-            this.key = answer.key;
             this.answer = answer;
             this.generation = generation;
             this.expiresAtNanos = expiresAtNanos;
@@ -106,7 +105,7 @@ final class DecisionCache {
         int hash = DecisionKey.hash(contextHash, action);
         AtomicReferenceArray<Entry> slots = table;
         for (Entry entry = slots.get(hash & (slots.length() - 1)); entry != null; entry = entry.next) {
-            if (entry.key.hashCode() == hash && entry.key.matches(ctx, action)) {
+            if (entry.answer.hashCode() == hash && entry.answer.matches(ctx, action)) {
                 return answering(entry);
             }
         }
@@ -117,7 +116,7 @@ final class DecisionCache {
     Entry get(DecisionKey key) {
         AtomicReferenceArray<Entry> slots = table;
         for (Entry entry = slots.get(key.hashCode() & (slots.length() - 1)); entry != null; entry = entry.next) {
-            if (entry.key.equals(key)) {
+            if (entry.answer.equals(key)) {
                 return answering(entry);
             }
         }
@@ -148,7 +147,7 @@ final class DecisionCache {
      */
     synchronized void put(Answer answer, long generationAtSend, long sentAtNanos) {
         String active = activeVersion;
-        DecisionKey key = answer.key;
+        DecisionKey key = answer;
         if (maxEntries == 0 || active == null || !active.equals(answer.policyVersion)
             || generationAtSend != generation) {
             return;
@@ -179,7 +178,7 @@ final class DecisionCache {
         int mask = bigger.length() - 1;
         for (int slot = 0; slot < old.length(); slot++) {
             for (Entry entry = old.get(slot); entry != null; entry = entry.next) {
-                int target = entry.key.hashCode() & mask;
+                int target = entry.answer.hashCode() & mask;
                 bigger.set(target, entry.withNext(bigger.get(target)));
             }
         }
@@ -190,7 +189,7 @@ final class DecisionCache {
     private static Entry without(Entry chain, DecisionKey key) {
         int position = 0;
         Entry found = chain;
-        while (found != null && !found.key.equals(key)) {
+        while (found != null && !found.answer.equals(key)) {
             found = found.next;
             position++;
         }
@@ -242,7 +241,7 @@ final class DecisionCache {
 
     private static Entry find(Entry chain, DecisionKey key) {
         Entry entry = chain;
-        while (entry != null && !entry.key.equals(key)) {
+        while (entry != null && !entry.answer.equals(key)) {
             entry = entry.next;
         }
         return entry;

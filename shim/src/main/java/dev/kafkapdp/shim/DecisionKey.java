@@ -23,7 +23,7 @@ import org.apache.kafka.server.authorizer.AuthorizableRequestContext;
  * <p>The api version, correlation id and broker id are left out on purpose: the PDP carries them to the audit
  * trail only, and no policy can read them.
  */
-final class DecisionKey {
+class DecisionKey {
     private final String principalType;
     private final String principalName;
     private final InetAddress clientAddress;
@@ -53,6 +53,22 @@ final class DecisionKey {
         this.resourceName = resourceName;
         this.patternType = patternType;
         this.hash = hash(contextHash, operation, resourceType, resourceName, patternType);
+    }
+
+    /** A copy of {@code other}, for {@link Answer}, which is the key it answers. */
+    DecisionKey(DecisionKey other) {
+        this.principalType = other.principalType;
+        this.principalName = other.principalName;
+        this.clientAddress = other.clientAddress;
+        this.listener = other.listener;
+        this.securityProtocol = other.securityProtocol;
+        this.clientId = other.clientId;
+        this.requestType = other.requestType;
+        this.operation = other.operation;
+        this.resourceType = other.resourceType;
+        this.resourceName = other.resourceName;
+        this.patternType = other.patternType;
+        this.hash = other.hash;
     }
 
     /** The hash of the key of {@code action} in a request whose context hash is given, without building the key. */
@@ -159,12 +175,13 @@ final class DecisionKey {
     }
 
     @Override
-    public int hashCode() {
+    public final int hashCode() {
         return hash;
     }
 
+    /** Equal to any key of the same fields, {@link Answer}s included: an answer is looked up by its key. */
     @Override
-    public boolean equals(Object o) {
+    public final boolean equals(Object o) {
         if (this == o) {
             return true;
         }
