@@ -96,5 +96,7 @@ async fn past_the_lag_bound_the_pdp_denies_records_the_deny_and_counts_it() {
         value.parse().unwrap()
     };
     assert!(counter("x-pdp-fail-closed-audit-export-behind") >= 1);
+    // Counted once, under its own reason: no policy failed to evaluate.
+    assert_eq!(counter("x-pdp-fail-closed-evaluation-error"), 0);
     assert!(counter("x-pdp-audit-export-lag") > 2);
 }

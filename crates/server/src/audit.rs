@@ -97,6 +97,18 @@ impl RequestMeta {
     }
 }
 
+/// What [`Auditor::record`] did with a call's decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded as the policies decided them.
+    AsDecided,
+    /// Turned into DENY because an off-host sink lags past its bound (counted
+    /// by its gate), and recorded.
+    DeniedExportBehind,
+    /// Not recorded: every decision became a DENY.
+    Failed,
+}
+
 /// The audit trail as the decision path sees it.
 #[derive(Debug)]
 pub struct Auditor {
@@ -130,8 +142,8 @@ impl Auditor {
     }
 
     /// Records one event per action and returns once they are durable. If
-    /// the trail fails, every result becomes a DENY (fail closed) and this
-    /// returns `false`.
+    /// the trail fails, or an off-host copy lags past its bound, every result
+    /// becomes a DENY (fail closed), and the outcome says which.
     pub async fn record(
         &self,
         active: &Active,
@@ -139,12 +151,14 @@ impl Auditor {
         meta: &RequestMeta,
         actions: &[Action],
         results: &mut [proto::ActionResult],
-    ) -> bool {
+    ) -> Recorded {
+        let mut outcome = Recorded::AsDecided;
         // Fail closed while the off-host copy lags too far: the decisions are
         // still recorded (as DENY), and the sink counts them.
         if let Some(gate) = self.export_gates.iter().find(|g| g.over_bound()) {
             gate.count_denied(results.len() as u64);
             results.iter_mut().for_each(deny_export_behind);
+            outcome = Recorded::DeniedExportBehind;
         }
         let events = actions
             .iter()
@@ -158,9 +172,9 @@ impl Auditor {
             for result in results {
                 deny(result, &error);
             }
-            return false;
+            return Recorded::Failed;
         }
-        true
+        outcome
     }
 }
 

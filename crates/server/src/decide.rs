@@ -12,7 +12,7 @@ use kafka_pdp_core::{Action, PatternType, Principal, RequestContext};
 
 use crate::{
     alerts::Alerts,
-    audit::{self, Auditor, RequestMeta},
+    audit::{self, Auditor, Recorded, RequestMeta},
     cache::{ContextKey, DecisionCache, Key},
     config::Limits,
     engine,
@@ -268,17 +268,20 @@ impl Pdp {
         actions: &[Action],
         results: &mut [proto::ActionResult],
     ) -> Result<(), ServiceError> {
-        let mut recorded = true;
+        let mut recorded = Recorded::AsDecided;
         if let Some(auditor) = &self.audit {
             recorded = auditor
                 .record(active, context, meta, actions, results)
                 .await;
-            if !recorded {
+            if recorded == Recorded::Failed {
                 let denied = results.len() as u64;
                 self.metrics
                     .fail_closed(FailClosed::AuditUnavailable, denied);
             }
         }
+        // Denials the trail forced are counted above or by the export gate;
+        // only a policy's evaluation error is counted here.
+        let as_decided = recorded == Recorded::AsDecided;
         self.metrics.decided(results.len() as u64, 0);
         let mut allowed = 0;
         for (index, (action, result)) in actions.iter().zip(results.iter()).enumerate() {
@@ -286,7 +289,7 @@ impl Pdp {
             let denied = result.decision != Decision::Allow as i32;
             allowed += u64::from(!denied);
             let errors = !result.errors.is_empty();
-            if recorded && denied && errors {
+            if as_decided && denied && errors {
                 self.metrics.fail_closed(FailClosed::EvaluationError, 1);
             }
             // A DENY with errors failed closed: not the principal's doing.
