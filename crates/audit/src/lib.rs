@@ -32,6 +32,7 @@
 pub mod checkpoint;
 mod error;
 pub mod event;
+mod json;
 mod log;
 mod query;
 pub mod record;

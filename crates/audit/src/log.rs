@@ -218,7 +218,7 @@ type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Request {
     Append {
-        records: Vec<Prepared>,
+        records: Prepared,
         reply: Reply<Receipt>,
     },
     Shutdown {
@@ -280,10 +280,7 @@ impl AuditLog {
         }
         // Serialized here, on the caller's thread, in parallel with other
         // callers; the writer only numbers, chains and writes.
-        let records = events
-            .iter()
-            .map(|event| record::prepare(&self.source, event))
-            .collect();
+        let records = Prepared::new(&self.source, &events);
         drop(events);
         let (reply, done) = oneshot::channel();
         let sent = self.tx.send(Request::Append { records, reply }).await;
@@ -503,7 +500,7 @@ impl Writer {
     }
 
     /// One group commit.
-    fn commit(&mut self, batch: Vec<(Vec<Prepared>, Reply<Receipt>)>) {
+    fn commit(&mut self, batch: Vec<(Prepared, Reply<Receipt>)>) {
         if let Err(e) = self.prepare() {
             return fail_all(batch, &e);
         }
@@ -518,10 +515,8 @@ impl Writer {
                 first_seq: seq,
                 count: records.len() as u64,
             });
-            for prepared in records {
-                hash = record::chain(prepared, seq, &hash, &mut buf);
-                seq += 1;
-            }
+            hash = records.chain(seq, &hash, &mut buf);
+            seq += records.len() as u64;
         }
         let written = self.write_segment(&buf);
         self.buf = buf;
@@ -928,7 +923,7 @@ fn is_expired(seg: &Segment, now: SystemTime, retention: Duration) -> bool {
     }
 }
 
-fn fail_all<T>(batch: Vec<(Vec<Prepared>, Reply<T>)>, error: &AuditError) {
+fn fail_all<T>(batch: Vec<(Prepared, Reply<T>)>, error: &AuditError) {
     for (_, reply) in batch {
         let _ = reply.send(Err(copy_error(error)));
     }

@@ -9,9 +9,9 @@
 //! stays one valid JSON object that `jq` or a SIEM shipper can read as is.
 //!
 //! The chain fields (`id`, `sequence`, `auditprev`) are written last, after
-//! `data`: everything before them is serialized and hashed by [`prepare`] on
-//! the appending caller's thread, and the log's single writer only [`chain`]s
-//! (see [`Prepared`]). Readers find fields by name, never by position, so
+//! `data`: everything before them is serialized (by [`json`](crate::json))
+//! and hashed on the appending caller's thread, and the log's single writer
+//! only chains (see [`Prepared`]). Readers find fields by name, never by position, so
 //! lines written before this order (chain fields first) read and verify the
 //! same.
 //!
@@ -19,10 +19,11 @@
 //! needs no canonical JSON: any change to any byte before the hash shows.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::event::{DecidedBy, DecisionEvent};
+use crate::json;
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -115,32 +116,6 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
-/// The envelope as written, up to the chain fields: everything that does not
-/// depend on the record's place in the chain. Field order is the order on
-/// disk; `id`, `sequence` and `auditprev` follow `data` (see [`chain`]).
-#[derive(Serialize)]
-struct Envelope<'a> {
-    specversion: &'static str,
-    source: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    time: Timestamp,
-    subject: Subject<'a>,
-    datacontenttype: &'static str,
-    dataschema: &'static str,
-    data: &'a DecisionEvent,
-}
-
-/// `Type:name` of the resource, written without building a `String`.
-struct Subject<'a>(&'a DecisionEvent);
-
-impl Serialize for Subject<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let resource = &self.0.resource;
-        serializer.collect_str(&format_args!("{}:{}", resource.kind, resource.name))
-    }
-}
-
 /// The envelope as read.
 #[derive(Deserialize)]
 struct EnvelopeIn {
@@ -167,60 +142,66 @@ struct HeaderIn {
     auditprev: String,
 }
 
-/// A record serialized before it has a place in the chain: the line up to
-/// its chain fields, and SHA-256 already run over those bytes.
+/// The records of one append, serialized before they have a place in the
+/// chain: each line up to its chain fields, and SHA-256 already run over
+/// those bytes.
 ///
 /// [`AuditLog::append`](crate::AuditLog::append) prepares records on the
 /// caller's thread, many callers in parallel, so that the one writer thread
-/// only has to [`chain`] them: a few dozen bytes and two or three SHA-256
-/// blocks per record instead of a whole serialization and hash.
+/// only has to [`chain`](Prepared::chain) them: a few dozen bytes and two or
+/// three SHA-256 blocks per record instead of a whole serialization and hash.
 pub(crate) struct Prepared {
-    body: Vec<u8>,
-    hasher: Sha256,
+    /// The bodies, one after the other.
+    bytes: Vec<u8>,
+    /// Where each body ends in `bytes`, and the hash state after it.
+    records: Vec<(usize, Sha256)>,
 }
 
-/// Serializes everything of `event`'s record that does not depend on its
-/// sequence number or predecessor.
-pub(crate) fn prepare(source: &str, event: &DecisionEvent) -> Prepared {
-    let envelope = Envelope {
-        specversion: "1.0",
-        source,
-        kind: DECISION_TYPE,
-        time: event.time,
-        subject: Subject(event),
-        datacontenttype: "application/json",
-        dataschema: DECISION_SCHEMA,
-        data: event,
-    };
-    let mut body = Vec::with_capacity(1024);
-    // INVARIANT: serializing plain structs of strings and numbers into a Vec
-    // cannot fail; the only error sources (I/O, non-string map keys) are absent.
-    serde_json::to_writer(&mut body, &envelope).expect("serializing an audit record");
-    debug_assert_eq!(body.last(), Some(&b'}'));
-    body.pop();
-    let hasher = Sha256::new_with_prefix(&body);
-    Prepared { body, hasher }
-}
+impl Prepared {
+    /// Serializes everything of the records of `events` that does not depend
+    /// on their sequence numbers or predecessors.
+    pub(crate) fn new(source: &str, events: &[DecisionEvent]) -> Prepared {
+        let mut bytes = Vec::with_capacity(events.len() * 1024);
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            let start = bytes.len();
+            json::write_envelope(source, event, &mut bytes);
+            records.push((bytes.len(), Sha256::new_with_prefix(&bytes[start..])));
+        }
+        Prepared { bytes, records }
+    }
 
-/// Appends the record line of `prepared` as record `seq` after a record
-/// hashed `prev` to `out`, and returns its hash.
-///
-/// The chain fields come last, after `data`, so that the hash of everything
-/// before them is computed in [`prepare`]; the line is still `BODY` + the
-/// `audithash` suffix, and its hash still covers every byte of `BODY`.
-pub(crate) fn chain(prepared: &Prepared, seq: u64, prev: &Hash, out: &mut Vec<u8>) -> Hash {
-    let start = out.len();
-    out.extend_from_slice(&prepared.body);
-    let fields = out.len();
-    write_chain_fields(seq, prev, out);
-    let mut hasher = prepared.hasher.clone();
-    hasher.update(&out[fields..]);
-    let hash: Hash = hasher.finalize().into();
-    debug_assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&out[start..])));
-    out.extend_from_slice(HASH_KEY);
-    push_hex(&hash, out);
-    out.extend_from_slice(b"\"}\n");
-    hash
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Appends the record lines as records `first_seq`, `first_seq + 1`, ...
+    /// after a record hashed `prev` to `out`, and returns the last one's hash
+    /// (`prev` when there are none).
+    ///
+    /// The chain fields come last, after `data`, so that the hash of
+    /// everything before them is already computed; each line is still
+    /// `BODY` + the `audithash` suffix, and its hash still covers every byte
+    /// of `BODY`.
+    pub(crate) fn chain(&self, first_seq: u64, prev: &Hash, out: &mut Vec<u8>) -> Hash {
+        let mut hash = *prev;
+        let mut start = 0;
+        for (seq, (end, hasher)) in (first_seq..).zip(&self.records) {
+            let line = out.len();
+            out.extend_from_slice(&self.bytes[start..*end]);
+            let fields = out.len();
+            write_chain_fields(seq, &hash, out);
+            let mut hasher = hasher.clone();
+            hasher.update(&out[fields..]);
+            hash = hasher.finalize().into();
+            debug_assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&out[line..])));
+            out.extend_from_slice(HASH_KEY);
+            push_hex(&hash, out);
+            out.extend_from_slice(b"\"}\n");
+            start = *end;
+        }
+        hash
+    }
 }
 
 /// `,"id":"<seq>","sequence":"<seq>","auditprev":"<hex>"`; `sequence` is the
@@ -239,7 +220,7 @@ fn write_chain_fields(seq: u64, prev: &Hash, out: &mut Vec<u8>) {
 }
 
 /// Appends the record line for `event` to `out` and returns its hash: what
-/// [`prepare`] and [`chain`] do, in one step.
+/// [`Prepared::new`] and [`Prepared::chain`] do, in one step.
 #[cfg(test)]
 pub(crate) fn encode(
     seq: u64,
@@ -248,7 +229,7 @@ pub(crate) fn encode(
     event: &DecisionEvent,
     out: &mut Vec<u8>,
 ) -> Hash {
-    chain(&prepare(source, event), seq, prev, out)
+    Prepared::new(source, std::slice::from_ref(event)).chain(seq, prev, out)
 }
 
 /// Reads the chain fields of one line (without its `\n`).
