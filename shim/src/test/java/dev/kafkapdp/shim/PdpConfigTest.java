@@ -65,6 +65,23 @@ class PdpConfigTest {
     }
 
     @Test
+    void auditBufferSettingsHaveDefaultsAndABadValueNamesItsKey() {
+        PdpConfig defaults = PdpConfig.parse(Map.of());
+        assertEquals(PdpConfig.AUDIT_BUFFER_MAX_RECORDS_DEFAULT, defaults.auditBufferMaxRecords());
+        assertTrue(defaults.auditDenyWhenFull());
+        assertEquals(PdpConfig.AUDIT_REPORT_INTERVAL_MS_DEFAULT, defaults.auditReportIntervalMs());
+        assertFalse(PdpConfig.parse(Map.of(PdpConfig.AUDIT_DENY_WHEN_FULL_CONFIG, "FALSE")).auditDenyWhenFull());
+
+        ConfigException e = assertThrows(ConfigException.class,
+            () -> PdpConfig.parse(Map.of(PdpConfig.AUDIT_DENY_WHEN_FULL_CONFIG, "maybe")));
+        assertTrue(e.getMessage().contains(PdpConfig.AUDIT_DENY_WHEN_FULL_CONFIG), e.getMessage());
+        assertTrue(e.getMessage().contains("true or false"), e.getMessage());
+        e = assertThrows(ConfigException.class,
+            () -> PdpConfig.parse(Map.of(PdpConfig.AUDIT_BUFFER_MAX_RECORDS_CONFIG, "0")));
+        assertTrue(e.getMessage().contains(PdpConfig.AUDIT_BUFFER_MAX_RECORDS_CONFIG), e.getMessage());
+    }
+
+    @Test
     void zeroOrNegativeDurationsAreRejected() {
         assertThrows(ConfigException.class, () -> PdpConfig.parse(Map.of(PdpConfig.DEADLINE_MS_CONFIG, "0")));
         assertThrows(ConfigException.class, () -> PdpConfig.parse(Map.of(PdpConfig.CACHE_TTL_MS_CONFIG, "-5")));
