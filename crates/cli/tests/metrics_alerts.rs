@@ -5,137 +5,58 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::{SocketAddr, TcpStream},
-    process::{Child, Command, Stdio},
-    sync::{mpsc, Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use kafka_pdp_server::{
-    client::Connect,
-    proto::{
-        authorizer_client::AuthorizerClient, AuthorizeRequest, CachedDecision, Decision,
-        Operation as Op, ReportCachedDecisionsRequest, ResourceType as Rt,
-    },
+use kafka_pdp_server::proto::{
+    authorizer_client::AuthorizerClient, AuthorizeRequest, CachedDecision, Decision,
+    Operation as Op, ReportCachedDecisionsRequest, ResourceType as Rt, StatusRequest,
 };
-use support::{action, context, run, stderr, BIN, DEADLINE};
+use support::{action, context, run, stderr, stdout, Server, DEADLINE};
 use tonic::transport::Channel;
 
-/// `kafka-pdp serve --plaintext --metrics-listen 127.0.0.1:0`, killed on drop.
-struct Served {
-    child: Child,
-    grpc: SocketAddr,
-    metrics: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+/// `kafka-pdp serve --plaintext --metrics-listen 127.0.0.1:0 <args>`.
+fn served(args: &[&str]) -> Server {
+    let mut all = vec!["--metrics-listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    Server::plaintext(&all)
 }
 
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kafka-pdp");
-        let stderr = collect(child.stderr.take().expect("stderr is piped"));
-        let lines = first_lines(child.stdout.take().expect("stdout is piped"), 2);
-        let (first, second) = match lines.as_slice() {
-            [first, second] => (first.as_str(), second.as_str()),
-            _ => panic!("stdout said {lines:?}; stderr:\n{}", stderr.lock().unwrap()),
-        };
-        let grpc = first.strip_prefix("listening on ").expect("first line");
-        let metrics = second.strip_prefix("metrics on ").expect("second line");
-        Served {
-            child,
-            grpc: grpc.parse().expect("grpc address"),
-            metrics: metrics.parse().expect("metrics address"),
-            stderr,
-        }
-    }
-
-    async fn authorizer(&self) -> AuthorizerClient<Channel> {
-        let connect = Connect {
-            server: self.grpc.to_string(),
-            plaintext: true,
-            ca: None,
-            identity: None,
-        };
-        AuthorizerClient::new(connect.channel().await.expect("connect"))
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
+/// Reading the metrics endpoint of a [`Server`] started by [`served`].
+trait Metrics {
     /// The value of the sample line starting with `sample ` (name and labels).
+    fn sample(&self, sample: &str) -> Option<f64>;
+    /// Polls `/metrics` until `sample` equals `want`, or panics with the body.
+    fn wait_for(&self, sample: &str, want: f64);
+    fn scrape(&self) -> String;
+}
+
+impl Metrics for Server {
     fn sample(&self, sample: &str) -> Option<f64> {
-        let body = scrape(self.metrics);
+        let body = self.scrape();
         let prefix = format!("{sample} ");
         body.lines()
             .find_map(|line| line.strip_prefix(&prefix))
             .map(|value| value.parse().expect("a number"))
     }
 
-    /// Polls `/metrics` until `sample` equals `want`, or panics with the body.
     fn wait_for(&self, sample: &str, want: f64) {
         let start = Instant::now();
         while self.sample(sample) != Some(want) {
             assert!(
                 start.elapsed() < DEADLINE,
                 "no `{sample} {want}` in:\n{}",
-                scrape(self.metrics)
+                self.scrape()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn scrape(&self) -> String {
+        scrape(self.metrics.expect("started with --metrics-listen"))
     }
-}
-
-/// Reads `n` lines from the child's stdout, waiting up to [`DEADLINE`].
-fn first_lines(stdout: impl Read + Send + 'static, n: usize) -> Vec<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        for _ in 0..n {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let _ = tx.send(line.trim().to_owned());
-        }
-    });
-    let deadline = Instant::now() + DEADLINE;
-    (0..n)
-        .map_while(|_| {
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .ok()
-        })
-        .collect()
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = pipe.read(&mut buf) {
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    text
 }
 
 /// `GET /metrics` over a plain socket; panics unless the answer is 200 with
@@ -177,7 +98,7 @@ const DENIES: &str = "kafka_pdp_decisions_total{decision=\"deny\"}";
 
 #[tokio::test]
 async fn repeated_denials_of_one_principal_raise_one_alert_and_fewer_raise_none() {
-    let server = Served::start(&["--alert-denials", "5", "--alert-denials-window", "600"]);
+    let server = served(&["--alert-denials", "5", "--alert-denials-window", "600"]);
     let mut client = server.authorizer().await;
 
     // Four denials each for two principals: under the threshold of five.
@@ -224,6 +145,28 @@ async fn repeated_denials_of_one_principal_raise_one_alert_and_fewer_raise_none(
         !line.contains("phi.labs"),
         "no resource name in an alert: {line}"
     );
+
+    // Status lists it, and `kafka-pdp status` prints it.
+    let status = server.admin().await.status(StatusRequest {}).await.unwrap();
+    let alerts = status.into_inner().recent_alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(
+        (alert.rule.as_str(), alert.subject.as_str(), alert.count),
+        ("principal_denials", "User:mallory", 5)
+    );
+    assert_eq!((alert.window_secs, alert.threshold), (600, 5));
+    let printed = run(&[
+        "status",
+        "--server",
+        &server.addr.to_string(),
+        "--plaintext",
+    ]);
+    assert!(
+        stdout(&printed).contains("alert: principal_denials User:mallory 5 in 600 s (threshold 5)"),
+        "{}",
+        stdout(&printed)
+    );
 }
 
 /// A shim's report of `count` identical denials it answered from its cache.
@@ -248,7 +191,7 @@ fn cached_denials(principal: &str, count: u64) -> ReportCachedDecisionsRequest {
 
 #[tokio::test]
 async fn denials_a_shim_reports_from_its_cache_count_with_their_fold() {
-    let server = Served::start(&["--alert-denials", "5", "--alert-denials-window", "600"]);
+    let server = served(&["--alert-denials", "5", "--alert-denials-window", "600"]);
     let mut client = server.authorizer().await;
 
     client
@@ -280,7 +223,7 @@ async fn a_burst_of_phi_reads_after_quiet_windows_raises_the_read_rise_alert() {
     // One-second windows, the baseline is the last window, and only a burst
     // of 20 reads after a quiet window can fire (factor 1000 rules out a
     // busy baseline).
-    let server = Served::start(&[
+    let server = served(&[
         "--alert-phi-window",
         "1",
         "--alert-phi-baseline-windows",
@@ -313,7 +256,7 @@ async fn a_burst_of_phi_reads_after_quiet_windows_raises_the_read_rise_alert() {
         if server.sample(PHI_ALERTS) == Some(1.0) {
             break;
         }
-        assert!(start.elapsed() < DEADLINE, "{}", scrape(server.metrics));
+        assert!(start.elapsed() < DEADLINE, "{}", server.scrape());
     }
     let line = support::eventually("the PHI alert's WARN line", || {
         let log = server.stderr();

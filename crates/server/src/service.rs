@@ -104,6 +104,7 @@ impl PolicyAdmin for Service {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
             last_reload: store.last_reload(),
+            recent_alerts: self.pdp.alerts().recent().iter().map(alert).collect(),
         };
         let mut response = Response::new(status);
         self.add_counters(response.metadata_mut());
@@ -178,5 +179,17 @@ impl Service {
         for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
             metadata.insert(key, MetadataValue::from(value));
         }
+    }
+}
+
+fn alert(alert: &crate::alerts::Alert) -> proto::Alert {
+    let at = alert.at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    proto::Alert {
+        rule: alert.rule.as_str().to_owned(),
+        subject: alert.subject.clone(),
+        count: alert.count,
+        window_secs: alert.window.as_secs(),
+        threshold: alert.threshold,
+        at_unix_ms: i64::try_from(at.as_millis()).unwrap_or(i64::MAX),
     }
 }

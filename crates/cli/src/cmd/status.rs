@@ -12,8 +12,8 @@ use super::{client_runtime, unix_ms, ServerArgs, EXIT_OK};
 
 /// Show a server's active policy version and its last reload.
 ///
-/// Also prints the server's counters: decisions, cache hits and fail-closed
-/// denials by reason.
+/// Also prints the server's counters (decisions, cache hits and fail-closed
+/// denials by reason) and its recent alerts.
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_CODES)]
 pub struct Args {
@@ -53,6 +53,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     for (key, value) in counters {
         println!("{}: {value}", key.trim_start_matches("x-pdp-"));
+    }
+    for alert in &status.recent_alerts {
+        println!(
+            "alert: {} {} {} in {} s (threshold {}) at {}",
+            alert.rule,
+            alert.subject,
+            alert.count,
+            alert.window_secs,
+            alert.threshold,
+            unix_ms(alert.at_unix_ms)
+        );
     }
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -39,6 +39,8 @@ pub fn policies_dir() -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The metrics endpoint, when started with `--metrics-listen`.
+    pub metrics: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -66,28 +68,56 @@ impl Server {
             .spawn()
             .map_err(|e| e.to_string())?;
         let (stderr, stderr_done) = collect(child.stderr.take().expect("stderr is piped"));
+        // `listening on ADDR`, then `metrics on ADDR` when the endpoint is on.
+        let lines = if args.contains(&"--metrics-listen") {
+            2
+        } else {
+            1
+        };
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let mut reader = BufReader::new(stdout);
+            for _ in 0..lines {
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = tx.send(line);
+            }
         });
-        let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+        let deadline = Instant::now() + DEADLINE;
+        let next_line = || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            rx.recv_timeout(left).unwrap_or_default()
+        };
+        let line = next_line();
+        let metrics_line = if lines == 2 {
+            next_line()
+        } else {
+            String::new()
+        };
+        let metrics = metrics_line.trim().strip_prefix("metrics on ");
+        let Some(addr) = line
+            .trim()
+            .strip_prefix("listening on ")
+            .filter(|_| lines == 1 || metrics.is_some())
+        else {
             let _ = child.kill();
             let _ = child.wait();
             // The process is gone: wait for the last of its stderr.
             let _ = stderr_done.join();
             let log = stderr.lock().unwrap().clone();
-            return Err(format!("stdout said {line:?}; stderr:\n{log}"));
+            return Err(format!(
+                "stdout said {line:?} {metrics_line:?}; stderr:\n{log}"
+            ));
         };
-        let addr = addr
-            .parse()
-            .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+        let parse = |addr: &str| {
+            addr.parse()
+                .map_err(|e| format!("bad address {addr:?}: {e}"))
+        };
         Ok(Server {
             child,
-            addr,
+            addr: parse(addr)?,
+            metrics: metrics.map(parse).transpose()?,
             stderr,
         })
     }
