@@ -296,6 +296,63 @@ async fn a_bad_report_is_refused_naming_the_decision_and_nothing_is_recorded() {
     assert_eq!(stdout(&query), "");
 }
 
+#[tokio::test]
+async fn the_trail_takes_its_source_and_checkpoint_interval_from_flags() {
+    let trail = Trail::new();
+    let server = trail.serve_with(&[
+        "--audit-source",
+        "pdp-east-1",
+        "--audit-checkpoint-every",
+        "2",
+    ]);
+    let mut client = server.authorizer().await;
+    for id in 1..=5 {
+        let call = request(
+            "User:lab-results-consumer",
+            Op::Read,
+            "phi.labs.results",
+            id,
+        );
+        client.authorize(call).await.unwrap();
+    }
+    let query = run(&["audit", "query", trail.dir.to_str().unwrap(), "--json"]);
+    let lines = stdout(&query);
+    assert_eq!(lines.lines().count(), 5, "{lines}");
+    assert!(
+        lines
+            .lines()
+            .all(|line| line.contains(r#""source":"pdp-east-1""#)),
+        "{lines}"
+    );
+    let (code, report) = trail.verify(&trail.dir);
+    assert_eq!(code, 0, "{report}");
+    // Signed after records 2 and 4: only the fifth is past the newest.
+    assert!(
+        report.contains("records 5..=5 come after the newest checkpoint"),
+        "{report}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_zero_segment_size_by_name() {
+    let out = run(&[
+        "serve",
+        "--plaintext",
+        "--audit-dir",
+        "x",
+        "--audit-key",
+        "k",
+        "--audit-segment-max-mib",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--audit-segment-max-mib"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn serve_refuses_an_audit_dir_it_cannot_use() {
     let trail = Trail::new();

@@ -12,6 +12,7 @@ use std::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
     },
+    time::Duration,
 };
 
 use kafka_pdp_audit::{self as audit, checkpoint, AuditConfig, AuditLog, DecisionEvent};
@@ -25,15 +26,28 @@ use crate::{
 };
 
 /// Where the trail lives and what signs it (`serve --audit-dir`,
-/// `--audit-key`); the other settings are the audit crate's defaults.
+/// `--audit-key`), and its shape; batching is the audit crate's default.
 #[derive(Clone, Debug)]
 pub struct AuditSettings {
     pub dir: PathBuf,
     /// Ed25519 PKCS#8 PEM private key, readable by its owner only.
     pub key: PathBuf,
+    pub log: LogSettings,
     /// The lag bounds of the sinks that ship the trail off the host (Kafka,
     /// OTLP); while any is over its bound every decision is DENY.
     pub export_gates: Vec<Arc<Gate>>,
+}
+
+/// Rotation, retention, checkpoints and the name records carry.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// CloudEvents `source`: names this PDP among the replicas.
+    pub source: String,
+    pub max_segment_bytes: u64,
+    pub max_segment_age: Duration,
+    /// `None` keeps every segment.
+    pub retention: Option<Duration>,
+    pub checkpoint_every: u64,
 }
 
 /// Opens the trail before serving: checks its newest segment and checkpoint,
@@ -41,7 +55,14 @@ pub struct AuditSettings {
 /// reads; it runs once, before the socket is bound.
 pub fn open(settings: &AuditSettings) -> Result<Auditor, audit::AuditError> {
     let key = checkpoint::load_signing_key(&settings.key)?;
-    let (log, report) = AuditLog::open(AuditConfig::new(&settings.dir, key))?;
+    let mut config = AuditConfig::new(&settings.dir, key);
+    let shape = &settings.log;
+    config.source.clone_from(&shape.source);
+    config.max_segment_bytes = shape.max_segment_bytes;
+    config.max_segment_age = shape.max_segment_age;
+    config.retention = shape.retention;
+    config.checkpoint_every = shape.checkpoint_every;
+    let (log, report) = AuditLog::open(config)?;
     for torn in &report.recovered {
         tracing::warn!(
             file = %torn.file,

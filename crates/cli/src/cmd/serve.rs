@@ -18,6 +18,7 @@ use super::EXIT_OK;
 
 mod alerts;
 mod audit_export;
+mod audit_log;
 
 /// The default policies of `policies/`, compiled in.
 pub const EMBEDDED: kafka_pdp_server::EmbeddedPolicies =
@@ -108,6 +109,9 @@ pub struct Args {
     audit_key: Option<PathBuf>,
 
     #[command(flatten)]
+    audit_log: audit_log::LogArgs,
+
+    #[command(flatten)]
     audit_export: audit_export::ExportArgs,
 
     #[command(flatten)]
@@ -170,6 +174,7 @@ fn config(args: Args, export_gates: Vec<Arc<Gate>>) -> anyhow::Result<ServeConfi
             .map(|(dir, key)| AuditSettings {
                 dir,
                 key,
+                log: args.audit_log.settings(),
                 export_gates,
             }),
         metrics,

@@ -294,11 +294,18 @@ impl Trail {
 
     /// A plaintext server recording into this trail.
     pub fn serve(&self) -> Server {
-        Server::plaintext(&[
+        self.serve_with(&[])
+    }
+
+    /// [`Trail::serve`] with more flags.
+    pub fn serve_with(&self, args: &[&str]) -> Server {
+        let mut all = vec![
             "--audit-dir",
             self.dir.to_str().unwrap(),
             "--audit-key",
             self.key.to_str().unwrap(),
-        ])
+        ];
+        all.extend_from_slice(args);
+        Server::plaintext(&all)
     }
 }
