@@ -183,7 +183,10 @@ impl Service {
 }
 
 fn alert(alert: &crate::alerts::Alert) -> proto::Alert {
-    let at = alert.at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let at = alert
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     proto::Alert {
         rule: alert.rule.as_str().to_owned(),
         subject: alert.subject.clone(),
