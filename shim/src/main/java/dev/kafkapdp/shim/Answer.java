@@ -6,8 +6,8 @@ import java.util.List;
 
 /**
  * A decision the cache holds, and the tally of the requests it answered since the tally was last taken for the
- * audit trail. It is its own key (a {@link DecisionKey} with the decision added), so a cache hit compares and
- * counts in one object.
+ * audit trail. It is its own key (a {@link DecisionKey} with the decision added) and its own link in the cache's
+ * table, so a cache hit compares and counts in one object.
  *
  * <p>The decision part is immutable: what the PDP decided, under which policy version, by which policies, and the
  * Kafka log flags of the action that asked. The tally is the hot path's only write: {@link #hit} adds one to it
@@ -31,6 +31,17 @@ final class Answer extends DecisionKey {
     final List<String> determiningPolicies;
     final boolean logIfAllowed;
     final boolean logIfDenied;
+
+    // Its place in the decision cache: written by the cache under its lock before the answer is linked in (a
+    // volatile write that publishes them), read by lookups.
+    /** The cache generation it was stored under; another generation's lookups never see it. */
+    long generation;
+    /** When it stops answering, against the cache's coarse clock. */
+    long expiresAtNanos;
+    /** The next answer of its chain in the cache's table. */
+    volatile Answer next;
+    /** Read since the CLOCK hand last passed it. */
+    volatile boolean referenced;
 
     /** Requests answered since the last {@link #take}. */
     private volatile long pending;

@@ -205,11 +205,11 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
      */
     private List<AuthorizationResult> cachedSingle(AuthorizableRequestContext ctx, Action action) {
         try {
-            DecisionCache.Entry hit = cache.get(ctx, DecisionKey.contextHash(ctx), action);
-            if (hit == null || !audit.hit(hit.answer, cache.clockMillis())) {
+            Answer hit = cache.get(ctx, DecisionKey.contextHash(ctx), action);
+            if (hit == null || !audit.hit(hit, cache.clockMillis())) {
                 return null;
             }
-            if (hit.answer.allowed) {
+            if (hit.allowed) {
                 if (logAllows && action.logIfAllowed()) {
                     AUDIT.debug("ALLOW {} source=cache", describe(ctx, action));
                 }
@@ -250,9 +250,9 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         int misses = 0;
         for (int i = 0; i < results.length; i++) {
             Action action = actions.get(i);
-            DecisionCache.Entry hit = cache.get(ctx, contextHash, action);
-            if (hit != null && audit.hit(hit.answer, cache.clockMillis())) {
-                results[i] = hit.answer.allowed ? ALLOWED : DENIED;
+            Answer hit = cache.get(ctx, contextHash, action);
+            if (hit != null && audit.hit(hit, cache.clockMillis())) {
+                results[i] = hit.allowed ? ALLOWED : DENIED;
                 fromCache[i] = true;
                 continue;
             }

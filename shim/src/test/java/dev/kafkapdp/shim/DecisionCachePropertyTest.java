@@ -61,10 +61,10 @@ class DecisionCachePropertyTest {
                     model.put(k, allowed);
                 }
             } else {
-                DecisionCache.Entry hit = cache.get(key(k));
+                Answer hit = cache.get(key(k));
                 if (hit != null) {
                     assertTrue(model.containsKey(k), "seed " + seed + " step " + step + ": answered an unstored key");
-                    assertEquals(model.get(k), hit.answer.allowed,
+                    assertEquals(model.get(k), hit.allowed,
                         "seed " + seed + " step " + step + ": stale decision");
                 }
             }

@@ -42,9 +42,9 @@ class DecisionCacheTest {
         cache.put(TestContexts.answer(key(1), true, "v1"), cache.generation(), NOW);
 
         cache.tick(NOW + (999 - DecisionCache.TICK_MILLIS) * MS, 0);
-        DecisionCache.Entry hit = cache.get(key(1));
+        Answer hit = cache.get(key(1));
         assertNotNull(hit);
-        assertTrue(hit.answer.allowed);
+        assertTrue(hit.allowed);
         // One tick is taken off the lifetime, so that a clock read up to one tick late still expires it in time.
         cache.tick(NOW + (1000 - DecisionCache.TICK_MILLIS) * MS, 0);
         assertNull(cache.get(key(1)), "an entry must not answer past its lifetime");
