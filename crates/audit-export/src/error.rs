@@ -32,6 +32,35 @@ pub enum ExportError {
     Producer(String),
     #[error("OTLP endpoint {0}")]
     Endpoint(String),
+    /// A PEM file for TLS to the collector that is missing, unreadable or
+    /// holds nothing usable; checked at start so a typo fails `serve`.
+    #[error("OTLP {file} `{path}`: {why}")]
+    TlsFile {
+        file: TlsFile,
+        path: PathBuf,
+        why: String,
+    },
+}
+
+/// Which of the OTLP sink's TLS files an [`ExportError::TlsFile`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFile {
+    /// The CA that issued the collector's certificate.
+    Ca,
+    /// The PDP's own certificate chain, for mutual TLS.
+    Cert,
+    /// The key of that certificate.
+    Key,
+}
+
+impl std::fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsFile::Ca => "CA certificate",
+            TlsFile::Cert => "client certificate",
+            TlsFile::Key => "client key",
+        })
+    }
 }
 
 impl ExportError {

@@ -17,17 +17,21 @@
 //! (`serve --audit-kafka-config`), readable by the PDP's user only, e.g.:
 //!
 //! ```text
-//! security.protocol=SASL_PLAINTEXT
-//! sasl.mechanism=PLAIN
+//! security.protocol=SASL_SSL
+//! ssl.ca.location=/etc/kafka-pdp/kafka-ca.pem
+//! sasl.mechanism=SCRAM-SHA-512
 //! sasl.username=kafka-pdp-audit
 //! sasl.password=<secret>
 //! ```
 //!
-//! The binary is built without librdkafka's TLS and SCRAM support (no
-//! `ssl` feature yet), so today only PLAINTEXT and SASL_PLAINTEXT with PLAIN
-//! connect (known shortcoming: the audit trail crosses the network in clear
-//! text until the `ssl` feature is turned on and SASL_SSL is tested); the
-//! file's other keys are passed through as written.
+//! librdkafka is built with TLS (system OpenSSL), so SSL and SASL_SSL with
+//! PLAIN or SCRAM connect, and it verifies the broker's certificate and host
+//! name (`ssl.endpoint.identification.algorithm=https`, its default) against
+//! `ssl.ca.location`; mutual TLS takes `ssl.certificate.location` and
+//! `ssl.key.location`. The file's keys are passed through as written, and
+//! no value of it reaches a log or an error message: librdkafka redacts its
+//! sensitive settings itself, and a setting it refuses is reported by key.
+//! PLAINTEXT and SASL_PLAINTEXT still connect, for a broker on the same host.
 //!
 //! Several PDPs may share one topic: their records carry distinct CloudEvents
 //! `source`s, so a consumer tells them apart by (`source`, key).
@@ -47,6 +51,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
@@ -151,7 +156,21 @@ fn producer(config: &KafkaSinkConfig) -> Result<FutureProducer, ExportError> {
     }
     client
         .create()
-        .map_err(|e| ExportError::Producer(e.to_string()))
+        .map_err(|e| ExportError::Producer(without_values(e)))
+}
+
+/// librdkafka's text for a setting it refused quotes the value (`Invalid
+/// value "..." for configuration property "..."`), and rdkafka appends it
+/// again: for `sasl.password`, or any misspelt key, that is the secret.
+/// Keep the key, hide the value wherever it appears.
+fn without_values(error: KafkaError) -> String {
+    match error {
+        KafkaError::ClientConfig(_, desc, key, value) if !value.is_empty() => {
+            format!("`{key}`: {}", desc.replace(&value, "<value not shown>"))
+        }
+        KafkaError::ClientConfig(_, desc, key, _) => format!("`{key}`: {desc}"),
+        other => other.to_string(),
+    }
 }
 
 /// The topic as a [`Sink`].
@@ -271,5 +290,53 @@ mod tests {
         assert!(err.contains("line 2") && !err.contains("hunter2"), "{err}");
         let (_dir, path) = config_file("bootstrap.servers=x:1\n");
         assert!(read_client_config(&path).is_err());
+    }
+
+    fn sink_config(path: PathBuf) -> KafkaSinkConfig {
+        let mut config = KafkaSinkConfig::new("unused", "127.0.0.1:9");
+        config.client_config = Some(path);
+        config
+    }
+
+    #[test]
+    fn a_setting_librdkafka_refuses_is_named_by_key_without_its_value() {
+        let (_dir, path) = config_file("sasl.passwrd=hunter2\n");
+        let Err(err) = producer(&sink_config(path)) else {
+            panic!("a misspelt key must be refused");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("`sasl.passwrd`") && !err.contains("hunter2"),
+            "{err}"
+        );
+
+        let (_dir, path) = config_file("security.protocol=hunter2\n");
+        let Err(err) = producer(&sink_config(path)) else {
+            panic!("an unknown protocol must be refused");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("`security.protocol`") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    /// Built without librdkafka's `ssl` feature, SASL_SSL is refused here
+    /// ("OpenSSL not available at build time").
+    #[test]
+    fn librdkafka_is_built_with_tls() {
+        let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let (dir, path) = config_file(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.username=u\nsasl.password=p\n",
+        );
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, ca.cert.pem()).unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("ssl.ca.location={}\n", pem.display()));
+        std::fs::write(&path, text).unwrap();
+        if let Err(e) = producer(&sink_config(path)) {
+            panic!("a SASL_SSL producer must build: {e}");
+        }
     }
 }

@@ -25,7 +25,7 @@ mod tail;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 pub use cursor::Cursor;
-pub use error::ExportError;
+pub use error::{ExportError, TlsFile};
 pub use exporter::{Exporter, Sink};
 pub use tail::{head_seq, RawRecord, Tail};
 

@@ -1,9 +1,13 @@
 //! `serve --audit-otlp-endpoint`: the real binary ships its audit records to
 //! an OTLP/gRPC logs receiver over a real socket, each body the stored line
-//! unchanged, and replays what it spooled while no receiver listened.
+//! unchanged, and replays what it spooled while no receiver listened. Over
+//! `https://` it verifies the receiver against `--audit-otlp-ca` (and shows
+//! its own certificate when the receiver asks), and ships nothing to a
+//! receiver whose certificate that CA did not sign.
 //!
 //! The receiver is the OTLP `LogsService` generated from the OpenTelemetry
 //! protocol, served by tonic in this test: it only collects what arrives.
+//! Certificates are made by the test with `rcgen`.
 
 mod support;
 
@@ -11,7 +15,7 @@ use std::{
     collections::BTreeMap,
     fs,
     net::SocketAddr,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
@@ -25,9 +29,14 @@ use opentelemetry_proto::tonic::{
     },
     common::v1::any_value::Value,
 };
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use support::{action, context, eventually, run, stderr, Server};
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// Bodies received, by `kafka_pdp.audit.sequence`.
 #[derive(Clone, Default)]
@@ -68,6 +77,19 @@ impl Receiver {
         let incoming = TcpListenerStream::new(listener);
         tokio::spawn(
             tonic::transport::Server::builder()
+                .add_service(LogsServiceServer::new(self))
+                .serve_with_incoming(incoming),
+        );
+    }
+
+    /// Serves over TLS with `tls` (a server certificate, maybe a client CA).
+    async fn serve_tls_on(self, listener: TcpListener, tls: ServerTlsConfig) {
+        let incoming = TcpListenerStream::new(listener);
+        let mut server = tonic::transport::Server::builder()
+            .tls_config(tls)
+            .expect("the receiver's TLS config");
+        tokio::spawn(
+            server
                 .add_service(LogsServiceServer::new(self))
                 .serve_with_incoming(incoming),
         );
@@ -162,6 +184,105 @@ fn serve(dir: &Path, key: &str, receiver: SocketAddr) -> Server {
     ])
 }
 
+/// A CA that signs the receiver's and the PDP's certificates, and a CA
+/// nobody told the PDP about, with its own receiver certificate; PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let ca = pki.ca("audit collectors CA", "ca");
+        pki.leaf(&ca, "receiver");
+        pki.leaf(&ca, "pdp");
+        let other = pki.ca("some other CA", "other-ca");
+        pki.leaf(&other, "impostor");
+        pki
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path(name)).unwrap()
+    }
+
+    fn ca(&self, common_name: &str, file: &str) -> Issuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        fs::write(self.path(&format!("{file}.pem")), cert.pem()).unwrap();
+        Issuer::new(params, key)
+    }
+
+    /// A certificate for 127.0.0.1, good for server and client auth.
+    fn leaf(&self, issuer: &Issuer<'static, KeyPair>, name: &str) {
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, issuer).unwrap();
+        fs::write(self.path(&format!("{name}.pem")), cert.pem()).unwrap();
+        fs::write(self.path(&format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+
+    fn identity(&self, name: &str) -> Identity {
+        Identity::from_pem(
+            self.read(&format!("{name}.pem")),
+            self.read(&format!("{name}.key")),
+        )
+    }
+
+    fn arg(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+/// `serve` shipping to `https://receiver`, trusting only `ca.pem`, and
+/// showing `pdp.pem` when asked; with the metrics endpoint on.
+fn serve_tls(dir: &Path, key: &str, receiver: SocketAddr, pki: &Pki) -> Server {
+    let endpoint = format!("https://{receiver}");
+    let (ca, cert, pdp_key) = (pki.arg("ca.pem"), pki.arg("pdp.pem"), pki.arg("pdp.key"));
+    Server::plaintext(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--audit-dir",
+        dir.to_str().unwrap(),
+        "--audit-key",
+        key,
+        "--audit-otlp-endpoint",
+        &endpoint,
+        "--audit-otlp-ca",
+        &ca,
+        "--audit-otlp-cert",
+        &cert,
+        "--audit-otlp-key",
+        &pdp_key,
+    ])
+}
+
+/// The OTLP sink's lag, from `GET /metrics` (it is the only sink: `0`).
+async fn otlp_lag(server: &Server) -> Option<u64> {
+    let mut stream = TcpStream::connect(server.metrics?).await.ok()?;
+    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let prefix = "kafka_pdp_audit_export_lag_records{sink=\"0\"} ";
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .and_then(|value| value.parse().ok())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_reach_the_receiver_unchanged_and_in_full() {
     let root = tempfile::tempdir().unwrap();
@@ -199,4 +320,68 @@ async fn records_spooled_while_no_receiver_listens_arrive_once_it_does() {
     receiver.clone().serve_on(listener).await;
     decide(&server, 2).await;
     await_all(&receiver, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_records_reach_a_receiver_the_ca_vouches_for() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("log");
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    // Mutual TLS: the receiver also wants a certificate from the PDP.
+    let tls = ServerTlsConfig::new()
+        .identity(pki.identity("receiver"))
+        .client_ca_root(Certificate::from_pem(pki.read("ca.pem")));
+    receiver.clone().serve_tls_on(listener, tls).await;
+
+    let server = serve_tls(&dir, &keygen(root.path()), addr, &pki);
+    decide(&server, 6).await;
+    await_all(&receiver, &dir).await;
+    let caught_up = eventually("the OTLP lag to fall to 0", || {
+        let lag = otlp_lag(&server);
+        async move { (lag.await? == 0).then_some(()) }
+    });
+    caught_up.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_whose_certificate_the_ca_did_not_sign_gets_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("log");
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let impostor = Receiver::default();
+    let tls = ServerTlsConfig::new().identity(pki.identity("impostor"));
+    impostor.clone().serve_tls_on(listener, tls).await;
+
+    let server = serve_tls(&dir, &keygen(root.path()), addr, &pki);
+    decide(&server, 4).await;
+    assert!(
+        stored_lines(&dir).len() >= 4,
+        "the decisions are in the local log"
+    );
+    eventually("the sink to report a failed export", || {
+        let failed = server.stderr().contains("audit export failed");
+        async move { failed.then_some(()) }
+    })
+    .await;
+    // Every record stays behind the cursor, waiting in the local log.
+    let lagging = eventually("the OTLP lag to count every stored record", || {
+        let stored = stored_lines(&dir).len() as u64;
+        let lag = otlp_lag(&server);
+        async move { (lag.await? == stored).then_some(()) }
+    });
+    lagging.await;
+    assert!(
+        impostor.bodies().is_empty(),
+        "nothing may reach the impostor"
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains("invalid peer certificate"),
+        "the failure names the certificate:\n{log}"
+    );
 }

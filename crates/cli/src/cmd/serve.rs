@@ -111,8 +111,10 @@ pub struct Args {
     #[command(flatten)]
     audit_log: audit_log::LogArgs,
 
+    // Boxed: the sinks' flags would make `Serve` the one large variant of
+    // the subcommand enum.
     #[command(flatten)]
-    audit_export: audit_export::ExportArgs,
+    audit_export: Box<audit_export::ExportArgs>,
 
     #[command(flatten)]
     metrics: alerts::MetricsArgs,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use kafka_pdp_audit_export::{
     kafka::{KafkaExporter, KafkaSinkConfig, DEFAULT_TOPIC},
-    otlp::{OtlpExporter, OtlpSinkConfig},
-    Gate, DEFAULT_MAX_LAG,
+    otlp::{OtlpExporter, OtlpSinkConfig, OtlpTls},
+    ExportError, Gate, TlsFile, DEFAULT_MAX_LAG,
 };
 
 /// The off-host sinks' flags.
@@ -48,11 +48,30 @@ pub struct ExportArgs {
     audit_kafka_max_lag: u64,
 
     /// Also ship every audit record as an OpenTelemetry log record (body:
-    /// the stored line) to this OTLP/gRPC logs receiver, `http://host:port`
-    /// (plaintext only for now). At-least-once, spooled like the Kafka sink.
-    /// Needs `--audit-dir`. Default: off.
+    /// the stored line) to this OTLP/gRPC logs receiver: `https://host:port`
+    /// with `--audit-otlp-ca`, or `http://host:port` to a loopback address
+    /// only. At-least-once, spooled like the Kafka sink. Needs
+    /// `--audit-dir`. Default: off.
     #[arg(long, value_name = "URL", requires = "audit_dir")]
     audit_otlp_endpoint: Option<String>,
+
+    /// PEM file with the CA certificate(s) that verify the OTLP collector's
+    /// certificate; the only roots trusted. Required for `https://`.
+    #[arg(long, value_name = "FILE", requires = "audit_otlp_endpoint")]
+    audit_otlp_ca: Option<PathBuf>,
+
+    /// PEM certificate chain the PDP presents to a collector that requires
+    /// mutual TLS. Needs `--audit-otlp-key` and `--audit-otlp-ca`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["audit_otlp_key", "audit_otlp_ca"]
+    )]
+    audit_otlp_cert: Option<PathBuf>,
+
+    /// PEM private key of `--audit-otlp-cert`.
+    #[arg(long, value_name = "FILE", requires = "audit_otlp_cert")]
+    audit_otlp_key: Option<PathBuf>,
 
     /// Undelivered records past which the PDP denies every decision until
     /// the OTLP sink catches up.
@@ -90,9 +109,23 @@ impl Exporters {
             exporters.kafka = Some(exporter);
         }
         if let Some(endpoint) = &args.audit_otlp_endpoint {
+            if endpoint.starts_with("https://") && args.audit_otlp_ca.is_none() {
+                anyhow::bail!(
+                    "--audit-otlp-endpoint `{endpoint}`: `https://` needs `--audit-otlp-ca FILE`, \
+                     the CA that verifies the collector"
+                );
+            }
             let mut config = OtlpSinkConfig::new(dir, endpoint.clone());
+            config.tls = args.audit_otlp_ca.clone().map(|ca| OtlpTls {
+                ca,
+                identity: args
+                    .audit_otlp_cert
+                    .clone()
+                    .zip(args.audit_otlp_key.clone()),
+            });
             config.max_lag = args.audit_otlp_max_lag;
-            exporters.otlp = Some(OtlpExporter::new(config).context("the audit OTLP sink")?);
+            let exporter = OtlpExporter::new(config).map_err(otlp_error)?;
+            exporters.otlp = Some(exporter);
         }
         Ok(exporters)
     }
@@ -113,4 +146,18 @@ impl Exporters {
             runtime.spawn(exporter.run(std::future::pending()));
         }
     }
+}
+
+/// Names the flag behind a bad OTLP setting, so the error says what to fix.
+fn otlp_error(error: ExportError) -> anyhow::Error {
+    let flag = match &error {
+        ExportError::TlsFile { file, .. } => match file {
+            TlsFile::Ca => "--audit-otlp-ca",
+            TlsFile::Cert => "--audit-otlp-cert",
+            TlsFile::Key => "--audit-otlp-key",
+        },
+        ExportError::Endpoint(_) => "--audit-otlp-endpoint",
+        _ => "the audit OTLP sink",
+    };
+    anyhow::Error::new(error).context(flag)
 }
