@@ -54,9 +54,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * the local chained log and ships each record, unchanged, to a topic on the shared broker.
  *
  * <p>Two brokers: decisions come from this class's own broker, whose shim asks this class's PDP; the audit topic
- * lives on the shared broker, written by the sink as {@code User:reload-probe}, whom a policy file in the shared
- * PDP's directory grants Write on that one topic. Removing that file is the outage: the sink is then really
- * refused by a real broker, and the local log is its spool.
+ * lives on the shared broker, written by the sink as {@code User:reload-probe} over the SASL_SSL listener (TLS,
+ * the broker's certificate verified), whom a policy file in the shared PDP's directory grants Write on that one
+ * topic. Removing that file is the outage: the sink is then really refused by a real broker, and the local log is
+ * its spool.
  */
 @ExtendWith(SharedCluster.class)
 class AuditTrailTest {
@@ -95,9 +96,9 @@ class AuditTrailTest {
         ownPolicies = PolicyDir.create();
         pdp = PdpProcess.start(E2eEnvironment.pdpBinary(), ownPolicies.root(), "127.0.0.1:0", "audit-pdp",
                 List.of("--audit-dir", auditDir.toString(), "--audit-key", key.toString(),
-                        "--audit-kafka-bootstrap", shared.broker().bootstrap(Listener.CLIENT),
+                        "--audit-kafka-bootstrap", shared.broker().bootstrap(Listener.SECURE),
                         "--audit-kafka-topic", auditTopic,
-                        "--audit-kafka-config", sinkConfig(work.resolve("sink.properties")).toString()));
+                        "--audit-kafka-config", sinkConfig(work.resolve("sink.properties"), shared).toString()));
         Map<String, String> shimConfig = Map.of(
                 "kafka.pdp.endpoints", pdp.endpoint(),
                 "kafka.pdp.deadline.ms", Integer.toString(E2eCluster.PDP_DEADLINE_MS),
@@ -174,6 +175,8 @@ class AuditTrailTest {
         }
         assertEquals(0, cli("audit-verify", "audit", "verify", auditDir.toString(), "--public-key",
                 publicKey.toString()).exitCode(), "audit verify must pass");
+        assertTrue(!pdp.logTail(Integer.MAX_VALUE).contains(RELOAD_PROBE.password()),
+                "the sink's SASL password must never reach the PDP's log");
     }
 
     @Test
@@ -394,9 +397,14 @@ class AuditTrailTest {
         return result;
     }
 
-    /** The sink's SASL login, in a file only its owner reads: no password on a command line. */
-    private static Path sinkConfig(Path file) throws IOException {
-        String text = "security.protocol=SASL_PLAINTEXT\n"
+    /**
+     * The sink's SASL login over TLS to the shared broker's SASL_SSL listener, in a file only its owner reads: no
+     * password on a command line. librdkafka verifies the broker's certificate against its PEM and checks that it
+     * names 127.0.0.1 (its default {@code ssl.endpoint.identification.algorithm=https}).
+     */
+    private static Path sinkConfig(Path file, E2eCluster shared) throws IOException {
+        String text = "security.protocol=SASL_SSL\n"
+                + "ssl.ca.location=" + shared.broker().tls().certificate() + "\n"
                 + "sasl.mechanism=PLAIN\n"
                 + "sasl.username=" + RELOAD_PROBE.name() + "\n"
                 + "sasl.password=" + RELOAD_PROBE.password() + "\n"

@@ -14,8 +14,11 @@ import java.util.List;
  * @param keystorePassword its password (also the key's password)
  * @param truststore PKCS12 truststore with the broker's certificate, for clients
  * @param truststorePassword its password
+ * @param certificate the broker's certificate as PEM, for clients that take a CA file rather than a truststore
+ *     (librdkafka's {@code ssl.ca.location}); self-signed, so it is its own CA
  */
-public record TlsMaterial(Path keystore, String keystorePassword, Path truststore, String truststorePassword) {
+public record TlsMaterial(Path keystore, String keystorePassword, Path truststore, String truststorePassword,
+        Path certificate) {
 
     private static final Duration KEYTOOL_TIMEOUT = Duration.ofSeconds(60);
 
@@ -35,7 +38,7 @@ public record TlsMaterial(Path keystore, String keystorePassword, Path truststor
                 "-storepass", keyPassword, "-file", certificate.toString());
         keytool(dir, "importcert", "-noprompt", "-alias", "broker", "-file", certificate.toString(),
                 "-storetype", "PKCS12", "-keystore", truststore.toString(), "-storepass", trustPassword);
-        return new TlsMaterial(keystore, keyPassword, truststore, trustPassword);
+        return new TlsMaterial(keystore, keyPassword, truststore, trustPassword, certificate);
     }
 
     /** A random password, made fresh for every run. */
