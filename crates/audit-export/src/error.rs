@@ -30,6 +30,12 @@ pub enum ExportError {
     },
     #[error("cannot create the Kafka producer: {0}")]
     Producer(String),
+    /// The audit records would cross a network in clear text.
+    #[error(
+        "Kafka bootstrap `{0}` is not a loopback address: the client config must set \
+         `security.protocol` to `SASL_SSL` or `SSL`"
+    )]
+    ClearText(String),
     #[error("OTLP endpoint {0}")]
     Endpoint(String),
     /// A PEM file for TLS to the collector that is missing, unreadable or

@@ -31,12 +31,16 @@
 //! `ssl.key.location`. The file's keys are passed through as written, and
 //! no value of it reaches a log or an error message: librdkafka redacts its
 //! sensitive settings itself, and a setting it refuses is reported by key.
-//! PLAINTEXT and SASL_PLAINTEXT still connect, for a broker on the same host.
+//! PLAINTEXT and SASL_PLAINTEXT are refused at start unless every bootstrap
+//! server is a loopback address (a broker on the same host).
 //!
 //! Several PDPs may share one topic: their records carry distinct CloudEvents
 //! `source`s, so a consumer tells them apart by (`source`, key).
 //!
 //! Known shortcomings:
+//! - librdkafka reads `ssl.ca.location` and the client certificate when the
+//!   producer is built: a rotated file takes effect after a restart (or after
+//!   a fatal producer error replaces the producer).
 //! - The decisions denied while the sink is over bound are recorded too, so
 //!   the lag keeps growing during an outage; it falls back under the bound
 //!   only once the exporter ships faster than the brokers ask.
@@ -146,10 +150,13 @@ fn producer(config: &KafkaSinkConfig) -> Result<FutureProducer, ExportError> {
         .set("bootstrap.servers", &config.bootstrap)
         .set("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS.to_string())
         .set("client.id", "kafka-pdp-audit-export");
-    if let Some(path) = &config.client_config {
-        for (key, value) in read_client_config(path)? {
-            client.set(key, value);
-        }
+    let pairs = match &config.client_config {
+        Some(path) => read_client_config(path)?,
+        None => Vec::new(),
+    };
+    require_tls_beyond_loopback(&config.bootstrap, &pairs)?;
+    for (key, value) in pairs {
+        client.set(key, value);
     }
     for (key, allowed) in FIXED {
         client.set(key, allowed[0]);
@@ -157,6 +164,31 @@ fn producer(config: &KafkaSinkConfig) -> Result<FutureProducer, ExportError> {
     client
         .create()
         .map_err(|e| ExportError::Producer(without_values(e)))
+}
+
+/// Without TLS (librdkafka's default `security.protocol` is PLAINTEXT) every
+/// bootstrap host must be on this machine: the records are PHI metadata.
+/// The brokers a bootstrap server names later are not checked here; with a
+/// loopback bootstrap they are the same host's in any sane deployment.
+fn require_tls_beyond_loopback(
+    bootstrap: &str,
+    pairs: &[(String, String)],
+) -> Result<(), ExportError> {
+    let protocol = pairs
+        .iter()
+        .rfind(|(key, _)| key == "security.protocol")
+        .map_or("plaintext", |(_, value)| value.as_str());
+    if protocol.to_ascii_lowercase().ends_with("ssl") {
+        return Ok(());
+    }
+    for server in bootstrap.split(',').map(str::trim) {
+        let address = server.split_once("://").map_or(server, |(_, rest)| rest);
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        if !crate::is_loopback(host) {
+            return Err(ExportError::ClearText(server.to_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// librdkafka's text for a setting it refused quotes the value (`Invalid
@@ -319,6 +351,24 @@ mod tests {
             err.contains("`security.protocol`") && !err.contains("hunter2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plaintext_reaches_only_loopback_brokers() {
+        let plain = |protocol: &str| vec![("security.protocol".to_owned(), protocol.to_owned())];
+        for local in [
+            "127.0.0.1:9092",
+            "localhost:9092,127.0.0.2:9093",
+            "[::1]:9092",
+        ] {
+            assert!(require_tls_beyond_loopback(local, &[]).is_ok(), "{local}");
+        }
+        let err = require_tls_beyond_loopback("127.0.0.1:9092,10.0.0.5:9092", &[]).unwrap_err();
+        assert!(err.to_string().contains("`10.0.0.5:9092`"), "{err}");
+        let remote = "kafka-1.example:9093";
+        assert!(require_tls_beyond_loopback(remote, &plain("SASL_PLAINTEXT")).is_err());
+        assert!(require_tls_beyond_loopback(remote, &plain("SASL_SSL")).is_ok());
+        assert!(require_tls_beyond_loopback(remote, &plain("ssl")).is_ok());
     }
 
     /// Built without librdkafka's `ssl` feature, SASL_SSL is refused here

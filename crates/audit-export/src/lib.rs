@@ -9,11 +9,21 @@
 //! times, and their sequence numbers let a consumer find duplicates and gaps.
 //!
 //! - [`exporter`]: the loop every sink shares (cursor, batches, backoff, lag).
-//! - [`kafka`]: the Kafka topic sink.
-//! - [`otlp`]: the OpenTelemetry logs sink (OTLP over gRPC).
+//! - [`kafka`]: the Kafka topic sink (librdkafka, SASL and TLS from a
+//!   properties file).
+//! - [`otlp`]: the OpenTelemetry logs sink (OTLP over gRPC; `https://` with
+//!   a CA file, optionally mutual TLS, or `http://` to loopback only).
 //! - [`Gate`]: the lag gauge and the "over bound" flag the decision path
 //!   checks: past [`DEFAULT_MAX_LAG`] undelivered records the PDP must deny
 //!   until the sink catches up (fail closed, like a full disk).
+//!
+//! The records are PHI metadata (who read which patient topic), so neither
+//! sink sends them in clear text beyond the host, and no secret of a sink's
+//! configuration (a SASL password, a key) reaches a log or an error.
+//!
+//! Known shortcoming: only records are shipped, not the signed checkpoints;
+//! a consumer off the host can follow the hash chain but cannot check its
+//! signatures without the local log.
 
 mod cursor;
 mod error;
@@ -22,6 +32,7 @@ pub mod kafka;
 pub mod otlp;
 mod tail;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 pub use cursor::Cursor;
@@ -34,6 +45,14 @@ pub use tail::{head_seq, RawRecord, Tail};
 /// of a busy cluster's decisions: room for a broker restart or a short
 /// network partition, not for an outage nobody notices.
 pub const DEFAULT_MAX_LAG: u64 = 100_000;
+
+/// `localhost`, or an address in 127.0.0.0/8 or `::1` (brackets allowed):
+/// the only hosts a sink may reach without TLS.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
 
 /// A sink's lag and bound, shared between its exporter task, the decision
 /// path and the metrics. Plain atomics: the decision path reads one flag.

@@ -26,7 +26,6 @@
 //! start; a certificate rotated on disk takes effect only after a restart
 //! (bites when the client certificate expires while the PDP runs).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,20 +127,13 @@ fn endpoint(config: &OtlpSinkConfig) -> Result<Endpoint, ExportError> {
         (Some("https"), None) => Err(bad(
             "`https://` needs the CA file that verifies the collector",
         )),
-        (Some("http"), None) if is_loopback(host) => Ok(endpoint),
+        (Some("http"), None) if crate::is_loopback(host) => Ok(endpoint),
         (Some("http"), None) => Err(bad(
             "plain `http://` only to a loopback address; use `https://` with a CA file",
         )),
         (Some("http"), Some(_)) => Err(bad("TLS files given for a plain `http://` endpoint")),
         _ => Err(bad("expected `https://host:port` or `http://host:port`")),
     }
-}
-
-/// `localhost` or an address in 127.0.0.0/8 or `::1`.
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads and checks every file now, so that a typo fails at start and

@@ -32,8 +32,11 @@ pub struct ExportArgs {
     audit_kafka_topic: String,
 
     /// librdkafka properties file (`key=value` lines) with the SASL and TLS
-    /// settings for the sink, so that no secret is on the command line. Its
-    /// values are never logged. Default: none (PLAINTEXT).
+    /// settings for the sink (`security.protocol=SASL_SSL`,
+    /// `ssl.ca.location`, `sasl.*`), so that no secret is on the command
+    /// line. Its values are never logged. Without `SSL` or `SASL_SSL` the
+    /// bootstrap servers must be loopback addresses. Default: none
+    /// (PLAINTEXT).
     #[arg(long, value_name = "FILE", requires = "audit_kafka_bootstrap")]
     audit_kafka_config: Option<PathBuf>,
 
