@@ -63,6 +63,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 class AuditTrailTest {
 
     private static final Duration ARRIVAL_DEADLINE = Duration.ofSeconds(90);
+    /** The one segment the PDP of this class writes (64 MiB and a day before it rotates). */
+    private static final String SEGMENT = "seg-0000000001.jsonl";
+    /** The record a checkpoint line vouches for (the first {@code seq} of the line, in its data). */
+    private static final Pattern CHECKPOINT_SEQ = Pattern.compile("\"seq\":(\\d+)");
     private static final Pattern SEQUENCE = Pattern.compile("\"sequence\":\"(\\d{20})\"");
     /** The record number in a line of {@code audit subscribe} (one JSON object; {@code data} has no seq). */
     private static final Pattern SUBSCRIBED_SEQ = Pattern.compile("\"seq\":(\\d+),\"source\":");
@@ -96,6 +100,8 @@ class AuditTrailTest {
         ownPolicies = PolicyDir.create();
         pdp = PdpProcess.start(E2eEnvironment.pdpBinary(), ownPolicies.root(), "127.0.0.1:0", "audit-pdp",
                 List.of("--audit-dir", auditDir.toString(), "--audit-key", key.toString(),
+                        // Frequent signed checkpoints, so that cutting records off the end is caught.
+                        "--audit-checkpoint-every", "5",
                         "--audit-kafka-bootstrap", shared.broker().bootstrap(Listener.SECURE),
                         "--audit-kafka-topic", auditTopic,
                         "--audit-kafka-config", sinkConfig(work.resolve("sink.properties"), shared).toString()));
@@ -214,6 +220,76 @@ class AuditTrailTest {
         assertTrue(answered >= 2, "several fetches were answered from the cache, the trail has " + answered);
         assertEquals(0, cli("audit-verify", "audit", "verify", auditDir.toString(), "--public-key",
                 publicKey.toString()).exitCode(), "audit verify must pass");
+    }
+
+    @Test
+    void verifyPinpointsAnEditedADeletedASwappedAndATruncatedRecordInCopiesOfTheLog() throws Exception {
+        runAllowedAndDeniedCalls(Clients.unique("e2e.labs.tamper-"), Clients.unique("billing-consumers."));
+        Path pristine = copyLog();
+        assertEquals(0, verify(pristine).exitCode(), "the copy of the live log verifies");
+        List<String> lines = Files.readAllLines(pristine.resolve(SEGMENT), StandardCharsets.UTF_8);
+        int middle = lines.size() / 2;
+        long seq = sequence(lines.get(middle));
+
+        List<String> edited = new ArrayList<>(lines);
+        edited.set(middle, lines.get(middle).replace("\"schema\":1,", "\"schema\":1,\"x\":0,"));
+        assertFinding(tampered(pristine, "edited", edited),
+                "edited: record " + seq + " at " + SEGMENT + ":" + (middle + 1) + " ");
+
+        List<String> deleted = new ArrayList<>(lines);
+        deleted.remove(middle);
+        assertFinding(tampered(pristine, "deleted", deleted), "deleted: record " + seq + " is missing");
+
+        List<String> swapped = new ArrayList<>(lines);
+        java.util.Collections.swap(swapped, middle, middle + 1);
+        Path reordered = tampered(pristine, "swapped", swapped);
+        assertFinding(reordered, "reordered: record " + (seq + 1) + " at " + SEGMENT + ":" + (middle + 1) + " ");
+        assertFinding(reordered, "appears before record " + seq + "\n");
+
+        long covered = newestCheckpointCovers(pristine);
+        int keep = (int) (covered - 2); // records 1..covered-2 stay: the checkpoint vouches for two more
+        Path truncated = tampered(pristine, "truncated", lines.subList(0, keep));
+        assertFinding(truncated, "covers record " + covered + " but the log ends at record " + (covered - 2));
+    }
+
+    /**
+     * A copy of the live log as it stands: checkpoints first, then the segment's complete lines, so that no copied
+     * checkpoint vouches for a record the copy lacks.
+     */
+    private static Path copyLog() throws IOException {
+        Path copy = Files.createDirectories(work.resolve(Clients.unique("pristine-")));
+        Files.copy(auditDir.resolve("checkpoints.jsonl"), copy.resolve("checkpoints.jsonl"));
+        String text = Files.readString(auditDir.resolve(SEGMENT), StandardCharsets.UTF_8);
+        Files.writeString(copy.resolve(SEGMENT), text.substring(0, text.lastIndexOf('\n') + 1),
+                StandardCharsets.UTF_8);
+        return copy;
+    }
+
+    /** A copy of {@code pristine} whose segment holds {@code lines}. */
+    private static Path tampered(Path pristine, String name, List<String> lines) throws IOException {
+        Path copy = Files.createDirectories(work.resolve(Clients.unique(name + "-")));
+        Files.copy(pristine.resolve("checkpoints.jsonl"), copy.resolve("checkpoints.jsonl"));
+        Files.write(copy.resolve(SEGMENT), lines, StandardCharsets.UTF_8);
+        return copy;
+    }
+
+    private static long newestCheckpointCovers(Path log) throws IOException {
+        List<String> checkpoints = Files.readAllLines(log.resolve("checkpoints.jsonl"), StandardCharsets.UTF_8);
+        Matcher m = CHECKPOINT_SEQ.matcher(checkpoints.get(checkpoints.size() - 1));
+        assertTrue(m.find(), "a checkpoint names the record it covers");
+        return Long.parseLong(m.group(1));
+    }
+
+    private static ChildProcess.Result verify(Path log) {
+        List<String> command = List.of(E2eEnvironment.pdpBinary().toString(), "audit", "verify", log.toString(),
+                "--public-key", publicKey.toString());
+        return ChildProcess.run("audit-verify-" + log.getFileName(), command, work, Duration.ofSeconds(60));
+    }
+
+    private static void assertFinding(Path log, String expected) {
+        ChildProcess.Result result = verify(log);
+        assertEquals(1, result.exitCode(), "verify must fail on " + log.getFileName() + ":\n" + result.output());
+        assertTrue(result.output().contains(expected), "expected `" + expected + "` in:\n" + result.output());
     }
 
     /** The shim-cache records of Read on {@code topic} by the lab reader, as JSON lines. */
