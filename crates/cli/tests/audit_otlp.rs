@@ -15,7 +15,7 @@ use std::{
     collections::BTreeMap,
     fs,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, Mutex},
 };
 
@@ -29,8 +29,7 @@ use opentelemetry_proto::tonic::{
     },
     common::v1::any_value::Value,
 };
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use support::{action, context, eventually, run, stderr, Server};
+use support::{action, context, eventually, pki::Pki, run, stderr, Server};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -185,65 +184,23 @@ fn serve(dir: &Path, key: &str, receiver: SocketAddr) -> Server {
 }
 
 /// A CA that signs the receiver's and the PDP's certificates, and a CA
-/// nobody told the PDP about, with its own receiver certificate; PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
+/// nobody told the PDP about, with its own receiver certificate.
+fn pki() -> Pki {
+    let pki = Pki::new();
+    let ca = pki.ca("audit collectors CA", "ca");
+    pki.leaf(&ca, "receiver", &[]);
+    pki.leaf(&ca, "pdp", &[]);
+    let other = pki.ca("some other CA", "other-ca");
+    pki.leaf(&other, "impostor", &[]);
+    pki
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let ca = pki.ca("audit collectors CA", "ca");
-        pki.leaf(&ca, "receiver");
-        pki.leaf(&ca, "pdp");
-        let other = pki.ca("some other CA", "other-ca");
-        pki.leaf(&other, "impostor");
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        fs::read(self.path(name)).unwrap()
-    }
-
-    fn ca(&self, common_name: &str, file: &str) -> Issuer<'static, KeyPair> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        fs::write(self.path(&format!("{file}.pem")), cert.pem()).unwrap();
-        Issuer::new(params, key)
-    }
-
-    /// A certificate for 127.0.0.1, good for server and client auth.
-    fn leaf(&self, issuer: &Issuer<'static, KeyPair>, name: &str) {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, issuer).unwrap();
-        fs::write(self.path(&format!("{name}.pem")), cert.pem()).unwrap();
-        fs::write(self.path(&format!("{name}.key")), key.serialize_pem()).unwrap();
-    }
-
-    fn identity(&self, name: &str) -> Identity {
-        Identity::from_pem(
-            self.read(&format!("{name}.pem")),
-            self.read(&format!("{name}.key")),
-        )
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
+/// The TLS identity of the receiver `name`.
+fn identity(pki: &Pki, name: &str) -> Identity {
+    Identity::from_pem(
+        pki.read(&format!("{name}.pem")),
+        pki.read(&format!("{name}.key")),
+    )
 }
 
 /// `serve` shipping to `https://receiver`, trusting only `ca.pem`, and
@@ -326,13 +283,13 @@ async fn records_spooled_while_no_receiver_listens_arrive_once_it_does() {
 async fn over_tls_records_reach_a_receiver_the_ca_vouches_for() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("log");
-    let pki = Pki::new();
+    let pki = pki();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let receiver = Receiver::default();
     // Mutual TLS: the receiver also wants a certificate from the PDP.
     let tls = ServerTlsConfig::new()
-        .identity(pki.identity("receiver"))
+        .identity(identity(&pki, "receiver"))
         .client_ca_root(Certificate::from_pem(pki.read("ca.pem")));
     receiver.clone().serve_tls_on(listener, tls).await;
 
@@ -350,11 +307,11 @@ async fn over_tls_records_reach_a_receiver_the_ca_vouches_for() {
 async fn a_receiver_whose_certificate_the_ca_did_not_sign_gets_nothing() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("log");
-    let pki = Pki::new();
+    let pki = pki();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let impostor = Receiver::default();
-    let tls = ServerTlsConfig::new().identity(pki.identity("impostor"));
+    let tls = ServerTlsConfig::new().identity(identity(&pki, "impostor"));
     impostor.clone().serve_tls_on(listener, tls).await;
 
     let server = serve_tls(&dir, &keygen(root.path()), addr, &pki);

@@ -2,73 +2,33 @@
 
 mod support;
 
-use std::{fs, path::PathBuf};
-
 use kafka_pdp_server::{
     client::Connect,
     proto::{
         authorizer_client::AuthorizerClient, AuthorizeRequest, Decision, Operation, ResourceType,
     },
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use support::{action, context, Server};
+use rcgen::ExtendedKeyUsagePurpose;
+use support::{action, context, pki::Pki, Server};
 
 /// A CA with a server certificate (for `localhost` and 127.0.0.1) and a
-/// client certificate, as PEM files in a temp dir.
-struct Pki {
-    dir: tempfile::TempDir,
+/// client certificate, and a stranger's certificate from another CA.
+fn pki() -> Pki {
+    let pki = Pki::new();
+    let ca = pki.ca("kafka-pdp test CA", "ca");
+    pki.leaf(&ca, "server", &[ExtendedKeyUsagePurpose::ServerAuth]);
+    pki.leaf(&ca, "client", &[ExtendedKeyUsagePurpose::ClientAuth]);
+    let other = pki.ca("some other CA", "other-ca");
+    pki.leaf(&other, "stranger", &[ExtendedKeyUsagePurpose::ClientAuth]);
+    pki
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki { dir };
-        let ca = pki.ca("kafka-pdp test CA", "ca");
-        pki.leaf(&ca, "server", ExtendedKeyUsagePurpose::ServerAuth);
-        pki.leaf(&ca, "client", ExtendedKeyUsagePurpose::ClientAuth);
-        let other = pki.ca("some other CA", "other-ca");
-        pki.leaf(&other, "stranger", ExtendedKeyUsagePurpose::ClientAuth);
-        pki
-    }
+/// A client of `server` that trusts `ca.pem` and shows `identity` if given.
+trait Connects {
+    fn connect(&self, server: &Server, identity: Option<&str>) -> Connect;
+}
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    fn ca(&self, common_name: &str, file: &str) -> Issuer<'static, KeyPair> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        fs::write(self.path(&format!("{file}.pem")), cert.pem()).unwrap();
-        Issuer::new(params, key)
-    }
-
-    fn leaf(&self, issuer: &Issuer<'static, KeyPair>, name: &str, usage: ExtendedKeyUsagePurpose) {
-        let sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, issuer).unwrap();
-        fs::write(self.path(&format!("{name}.pem")), cert.pem()).unwrap();
-        fs::write(self.path(&format!("{name}.key")), key.serialize_pem()).unwrap();
-    }
-
+impl Connects for Pki {
     fn connect(&self, server: &Server, identity: Option<&str>) -> Connect {
         Connect {
             server: server.addr.to_string(),
@@ -110,7 +70,7 @@ async fn call(connect: Connect) -> Result<i32, String> {
 
 #[tokio::test]
 async fn tls_serves_clients_that_trust_the_ca() {
-    let pki = Pki::new();
+    let pki = pki();
     let server = Server::start(&[
         "--tls-cert",
         &pki.arg("server.pem"),
@@ -128,7 +88,7 @@ async fn tls_serves_clients_that_trust_the_ca() {
 
 #[tokio::test]
 async fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
-    let pki = Pki::new();
+    let pki = pki();
     let server = Server::start(&[
         "--tls-cert",
         &pki.arg("server.pem"),
@@ -155,7 +115,7 @@ async fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
 
 #[tokio::test]
 async fn the_cli_checks_over_mutual_tls() {
-    let pki = Pki::new();
+    let pki = pki();
     let server = Server::start(&[
         "--tls-cert",
         &pki.arg("server.pem"),

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::{
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
