@@ -3,35 +3,43 @@
 //!
 //! # Threading model
 //!
-//! Two OS threads own the files. [`AuditLog::append`] sends its events over a
-//! bounded channel and waits. The `audit-writer` takes everything that is
-//! queued (up to `max_batch_events`), numbers and chains it, writes it with one
-//! `write`, and hands the batch to the `audit-syncer`, then goes straight back
-//! to the queue. The syncer takes every batch handed over since its last
-//! `fdatasync`, runs one `fdatasync`, and only then completes every waiting
-//! call of those batches. So while one sync runs, the next batch is gathered
-//! and written, and the next sync can start as soon as this one ends; the cost
-//! of a sync is shared by everyone who arrived during the previous one. The
-//! syncer syncs through its own handle on the segment file (an `fdatasync`
-//! flushes the file, whichever descriptor names it). Checkpoints, rotation,
-//! repair and close first wait until every written batch is synced. When the
-//! queue is full, or `queue_depth` calls are written and waiting for a sync,
-//! `append` waits: the decision path slows down rather than dropping a record.
-//! These are threads, not tokio tasks, because `fdatasync` blocks for
-//! milliseconds.
+//! Two OS threads own the files. [`AuditLog::append`] first serializes its
+//! events on the caller's own thread, and runs SHA-256 over each line up to
+//! its chain fields ([`Prepared`]), so that this work, most of the CPU a
+//! record costs, runs on as many threads as there are callers. It then sends
+//! the prepared records over a bounded channel and waits. The `audit-writer`
+//! takes everything that is queued (up to `max_batch_events`), numbers and
+//! chains it (a few dozen bytes and two or three SHA-256 blocks per record),
+//! writes it with one `write`, and hands the batch to the `audit-syncer`, then
+//! goes straight back to the queue. The syncer takes every batch handed over
+//! since its last `fdatasync`, runs one `fdatasync`, and only then completes
+//! every waiting call of those batches. So while one sync runs, the next batch
+//! is gathered and written, and the next sync can start as soon as this one
+//! ends; the cost of a sync is shared by everyone who arrived during the
+//! previous one. The syncer syncs through its own handle on the segment file
+//! (an `fdatasync` flushes the file, whichever descriptor names it).
+//! Checkpoints, rotation, repair and close first wait until every written
+//! batch is synced. When the queue is full, or `queue_depth` calls are written
+//! and waiting for a sync, `append` waits: the decision path slows down rather
+//! than dropping a record. These are threads, not tokio tasks, because
+//! `fdatasync` blocks for milliseconds.
 //!
 //! Known shortcomings: a call that arrives while a sync runs is completed only
-//! when the next sync ends, as before, so with few callers throughput is bound
-//! by sync latency (`n` callers making one call at a time get at most `n / sync
-//! latency` calls per second). And every record is serialized and hashed on the
-//! one writer thread: with the no-op sync of `cargo bench -p kafka-pdp-audit
-//! --bench append` that ceiling was 170-225k records/s on the 2-core test
-//! machine, so when decisions are cheap (cached) the trail is bound by CPU, not
-//! by syncs. In `cargo bench -p kafka-pdp --bench audit_load -- --quick` there
-//! (32 callers of 20 actions, two runs each, the disk's sync latency varying
-//! between runs) the PDP with the trail did 0.51x and 0.58x the decisions per
-//! second of the PDP without it, uncached (0.41x and 0.60x before this
-//! pipeline), and 0.19x and 0.23x cached (0.23x and 0.12x before).
+//! when the next sync ends, so with few callers throughput is bound by sync
+//! latency (`n` callers making one call at a time get at most `n / sync
+//! latency` calls per second, and the disk of the shared 2-core test machine
+//! took 0.2 to 4 ms per `fdatasync` within one session). And every record
+//! still costs CPU on the decision path: building its event, serializing about
+//! 900 bytes, hashing all of them (about 0.5 µs with SHA-NI), the thread
+//! hand-offs of each call (the writer's wake-up, the syncer's, the caller's)
+//! and the kernel's `write` and `fdatasync`. `cargo bench -p kafka-pdp --bench
+//! audit_load` measured about 4 µs of server CPU per record in all, against
+//! about 1 µs for a decision answered from the PDP's cache, so the trail
+//! cannot stay within 15% of cached throughput however the waiting is
+//! arranged (figures in `DESIGN.md`). Two other arrangements were measured and
+//! were no better: writing on the callers' threads under a lock (a `write` per
+//! call instead of per batch, lock contention between the tokio workers), and
+//! one thread doing both `write` and `fdatasync` (no pipelining).
 //!
 //! # Failure
 //!

@@ -14,6 +14,13 @@
 //! before it is answered. The audit directory is under `AUDIT_BENCH_DIR` if
 //! set, else the system temp directory: put it on the disk the PDP will use.
 //! The load generator shares the machine's cores with the server.
+//!
+//! Two figures help read the ratios. The closed loop of 32 callers makes
+//! throughput with the trail on depend on how long an `fdatasync` takes, so
+//! the run measures it on the audit directory's disk before and after the
+//! modes (median of a few 4 KiB append + `fdatasync`). And the server's own
+//! CPU time per decision (Linux `/proc`; all its threads) shows what the trail
+//! costs in CPU, which the load generator's share of the cores does not blur.
 
 use std::{
     io::{BufRead, BufReader},
@@ -89,22 +96,64 @@ fn main() {
     let key = scratch.path().join("audit.key");
     keygen(&key);
 
+    let sync_before = sync_latency(scratch.path());
     let mut rates = Vec::new();
+    let mut cpu = Vec::new();
     for (i, mode) in MODES.iter().enumerate() {
         let audit_dir = scratch.path().join(format!("log-{i}"));
         let server = PdpProcess::start(mode, &audit_dir, &key);
-        let rate = rt.block_on(drive(&server.addr, duration));
+        let cpu_before = server.cpu_time();
+        let (rate, decisions) = rt.block_on(drive(&server.addr, duration));
+        let per_decision = match (cpu_before, server.cpu_time()) {
+            (Some(before), Some(after)) => Some((after - before) / decisions as f64),
+            _ => None,
+        };
         if mode.audit {
             let records = count_records(&audit_dir);
             println!("  ({} records in the trail)", records);
         }
-        println!("{:<24} {:>12.0} decisions/s", mode.name, rate);
+        let cpu_text = per_decision.map_or(String::new(), |s| {
+            format!("  server CPU {:.2} µs/decision", s * 1e6)
+        });
+        println!("{:<24} {:>12.0} decisions/s{cpu_text}", mode.name, rate);
         rates.push(rate);
+        cpu.push(per_decision);
     }
+    let sync_after = sync_latency(scratch.path());
     println!();
+    println!(
+        "fdatasync of a 4 KiB append on the audit disk: {:.2} ms before, {:.2} ms after",
+        sync_before.as_secs_f64() * 1e3,
+        sync_after.as_secs_f64() * 1e3
+    );
     println!("decision throughput with the audit trail on / off, same run:");
     println!("  no cache: {:.3}x", rates[1] / rates[0]);
     println!("  cache:    {:.3}x", rates[3] / rates[2]);
+    if let [Some(a), Some(b), Some(c), Some(d)] = cpu[..] {
+        println!("server CPU per decision with the trail on / off, same run:");
+        println!("  no cache: {:.3}x", b / a);
+        println!("  cache:    {:.3}x", d / c);
+    }
+}
+
+/// The median time of a 4 KiB append and `fdatasync` to a file in `dir`.
+fn sync_latency(dir: &Path) -> Duration {
+    use std::io::Write;
+    const ROUNDS: usize = 21;
+    let path = dir.join("sync-probe");
+    let mut file = std::fs::File::create(&path).expect("create the sync probe");
+    let block = [b'x'; 4096];
+    let mut took: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            file.write_all(&block).expect("write the sync probe");
+            file.sync_data().expect("sync the sync probe");
+            start.elapsed()
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    took.sort();
+    took[ROUNDS / 2]
 }
 
 fn keygen(key: &Path) {
@@ -170,6 +219,25 @@ impl PdpProcess {
     }
 }
 
+impl PdpProcess {
+    /// CPU seconds (user + system, all threads) the server has used so far,
+    /// from `/proc/<pid>/stat`; `None` where there is no such file.
+    fn cpu_time(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The command name (field 2) may hold spaces; count from after it.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / clock_ticks()?)
+    }
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`).
+fn clock_ticks() -> Option<f64> {
+    let out = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 impl Drop for PdpProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -177,8 +245,10 @@ impl Drop for PdpProcess {
     }
 }
 
-/// Decisions per second over `duration`, with [`CALLERS`] callers.
-async fn drive(addr: &str, duration: Duration) -> f64 {
+/// Decisions per second over `duration`, with [`CALLERS`] callers, and the
+/// number of decisions answered (including those of calls still in flight
+/// when the time was up, which the server's CPU time also covers).
+async fn drive(addr: &str, duration: Duration) -> (f64, u64) {
     let connect = Connect {
         server: addr.to_owned(),
         plaintext: true,
@@ -212,7 +282,7 @@ async fn drive(addr: &str, duration: Duration) -> f64 {
     for caller in callers {
         caller.await.expect("caller");
     }
-    total as f64 / took.as_secs_f64()
+    (total as f64 / took.as_secs_f64(), decided.load(Relaxed))
 }
 
 /// The `n`th request: principals, operations and topics vary with `n`, so
