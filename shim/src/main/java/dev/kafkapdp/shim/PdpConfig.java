@@ -147,7 +147,8 @@ public final class PdpConfig {
         this.cacheMaxEntries = (int) parseBoundedLong(
             CACHE_MAX_ENTRIES_CONFIG, configs.get(CACHE_MAX_ENTRIES_CONFIG), CACHE_MAX_ENTRIES_DEFAULT, 0,
             Integer.MAX_VALUE);
-        this.cacheTtlMs = parsePositiveLong(CACHE_TTL_MS_CONFIG, configs.get(CACHE_TTL_MS_CONFIG), CACHE_TTL_MS_DEFAULT);
+        this.cacheTtlMs =
+            parsePositiveLong(CACHE_TTL_MS_CONFIG, configs.get(CACHE_TTL_MS_CONFIG), CACHE_TTL_MS_DEFAULT);
         this.superUsers = parseSuperUsers(SUPER_USERS_CONFIG, configs.get(SUPER_USERS_CONFIG));
         this.brokerId = (int) parseBoundedLong(NODE_ID_CONFIG, configs.get(NODE_ID_CONFIG), -1, -1, Integer.MAX_VALUE);
         this.auditBufferMaxRecords = (int) parseBoundedLong(AUDIT_BUFFER_MAX_RECORDS_CONFIG,

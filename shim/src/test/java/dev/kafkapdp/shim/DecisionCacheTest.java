@@ -159,7 +159,8 @@ class DecisionCacheTest {
 
     @Test
     void craftedCollidingNamesAreLeftUncachedBeyondAShortChain() {
-        // "Aa" and "BB" share String.hashCode, so every string of five such pairs has the same hash: 32 names, one slot.
+        // "Aa" and "BB" share String.hashCode, so every string of five such pairs has the same hash:
+        // 32 names, one slot.
         List<String> names = new ArrayList<>(List.of(""));
         for (int round = 0; round < 5; round++) {
             List<String> longer = new ArrayList<>();
