@@ -127,6 +127,13 @@ pub enum DecidedBy {
         first_time: Timestamp,
         last_time: Timestamp,
     },
+    /// The shim allowed a principal of the broker's `super.users` without
+    /// asking the PDP; folded as [`DecidedBy::ShimCache`] is.
+    ShimSuperUser {
+        count: u64,
+        first_time: Timestamp,
+        last_time: Timestamp,
+    },
 }
 
 impl DecisionEvent {

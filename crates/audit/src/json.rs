@@ -117,22 +117,28 @@ fn policy_ref(policy: &PolicyRef, out: &mut Vec<u8>) {
 }
 
 fn decided(by: &DecidedBy, out: &mut Vec<u8>) {
-    match by {
-        DecidedBy::Pdp => out.extend_from_slice(b"{\"by\":\"pdp\"}"),
+    let (by, count, first_time, last_time) = match by {
+        DecidedBy::Pdp => return out.extend_from_slice(b"{\"by\":\"pdp\"}"),
         DecidedBy::ShimCache {
             count,
             first_time,
             last_time,
-        } => {
-            out.extend_from_slice(b"{\"by\":\"shim-cache\",\"count\":");
-            number(*count, out);
-            out.extend_from_slice(b",\"first_time\":");
-            time(first_time, out);
-            out.extend_from_slice(b",\"last_time\":");
-            time(last_time, out);
-            out.push(b'}');
-        }
-    }
+        } => (b"shim-cache".as_slice(), count, first_time, last_time),
+        DecidedBy::ShimSuperUser {
+            count,
+            first_time,
+            last_time,
+        } => (b"shim-super-user".as_slice(), count, first_time, last_time),
+    };
+    out.extend_from_slice(b"{\"by\":\"");
+    out.extend_from_slice(by);
+    out.extend_from_slice(b"\",\"count\":");
+    number(*count, out);
+    out.extend_from_slice(b",\"first_time\":");
+    time(first_time, out);
+    out.extend_from_slice(b",\"last_time\":");
+    time(last_time, out);
+    out.push(b'}');
 }
 
 fn strings(values: &[String], out: &mut Vec<u8>) {
@@ -281,8 +287,13 @@ mod tests {
             "ünï€😀",
             "\u{7f}",
         ];
+        let super_user = DecidedBy::ShimSuperUser {
+            count: 3,
+            first_time: Timestamp::from_second(1_780_000_000).unwrap(),
+            last_time: Timestamp::from_second(1_780_000_001).unwrap(),
+        };
         for text in texts {
-            for by in [DecidedBy::Pdp, folded.clone()] {
+            for by in [DecidedBy::Pdp, folded.clone(), super_user.clone()] {
                 let event = event(text, by);
                 let mut ours = Vec::new();
                 write_envelope("pdp \"a\"", &event, &mut ours);

@@ -104,6 +104,7 @@ impl std::fmt::Display for AuditRecord {
         match &e.decided_by {
             DecidedBy::Pdp => f.write_str(" by=pdp"),
             DecidedBy::ShimCache { count, .. } => write!(f, " by=shim-cache x{count}"),
+            DecidedBy::ShimSuperUser { count, .. } => write!(f, " by=shim-super-user x{count}"),
         }
     }
 }

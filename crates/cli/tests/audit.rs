@@ -227,6 +227,7 @@ fn cached(decision: Decision, count: u64) -> CachedDecision {
         count,
         first_time_unix_ms: 1_790_000_000_000,
         last_time_unix_ms: 1_790_000_004_500,
+        super_user: false,
     }
 }
 
@@ -236,15 +237,30 @@ async fn decisions_the_shim_answered_from_its_cache_are_recorded_folded() {
     let server = trail.serve();
     let mut client = server.authorizer().await;
 
+    let super_user = CachedDecision {
+        super_user: true,
+        policy_version: String::new(),
+        determining_policies: vec![],
+        ..cached(Decision::Allow, 3)
+    };
     let report = ReportCachedDecisionsRequest {
-        decisions: vec![cached(Decision::Allow, 412), cached(Decision::Deny, 1)],
+        decisions: vec![
+            cached(Decision::Allow, 412),
+            cached(Decision::Deny, 1),
+            super_user,
+        ],
     };
     let answer = client.report_cached_decisions(report).await.unwrap();
-    assert_eq!(answer.into_inner().recorded, 2);
+    assert_eq!(answer.into_inner().recorded, 3);
 
     let query = run(&["audit", "query", trail.dir.to_str().unwrap(), "--json"]);
     let lines: Vec<_> = stdout(&query).lines().map(str::to_owned).collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[2].contains(r#""by":"shim-super-user","count":3"#),
+        "{}",
+        lines[2]
+    );
     let allow = &lines[0];
     for expected in [
         r#""decision":"ALLOW""#,
@@ -283,6 +299,13 @@ async fn a_bad_report_is_refused_naming_the_decision_and_nothing_is_recorded() {
         (
             backwards,
             "`decisions[1]`: `last_time_unix_ms` is before `first_time_unix_ms`",
+        ),
+        (
+            CachedDecision {
+                super_user: true,
+                ..cached(Decision::Deny, 1)
+            },
+            "`decisions[1]`: `decision` must be ALLOW for a super user",
         ),
     ] {
         let report = ReportCachedDecisionsRequest {

@@ -185,6 +185,7 @@ fn cached_denials(principal: &str, count: u64) -> ReportCachedDecisionsRequest {
             count,
             first_time_unix_ms: now_ms,
             last_time_unix_ms: now_ms,
+            super_user: false,
         }],
     }
 }

@@ -253,8 +253,9 @@ fn event(
     event
 }
 
-/// The record of decisions the shim answered from its cache: the fields of
-/// the decision the cache holds, the count and the times of the fold.
+/// The record of decisions the shim answered itself, from its cache or for a
+/// super user: the fields of the decision, the count and the times of the
+/// fold.
 fn reported_event(reported: &Reported) -> DecisionEvent {
     let mut event = event_of(
         &reported.context,
@@ -265,10 +266,19 @@ fn reported_event(reported: &Reported) -> DecisionEvent {
     event.broker_id = reported.broker_id;
     event.policy.version.clone_from(&reported.policy_version);
     event.policy.determining.clone_from(&reported.determining);
-    event.decided_by = audit::DecidedBy::ShimCache {
-        count: reported.count,
-        first_time: reported.first,
-        last_time: reported.last,
+    let (count, first_time, last_time) = (reported.count, reported.first, reported.last);
+    event.decided_by = if reported.super_user {
+        audit::DecidedBy::ShimSuperUser {
+            count,
+            first_time,
+            last_time,
+        }
+    } else {
+        audit::DecidedBy::ShimCache {
+            count,
+            first_time,
+            last_time,
+        }
     };
     event
 }

@@ -88,6 +88,8 @@ pub struct Reported {
     pub count: u64,
     pub first: Timestamp,
     pub last: Timestamp,
+    /// Allowed by the broker's `super.users`, not from a cached decision.
+    pub super_user: bool,
 }
 
 /// Checks a `ReportCachedDecisions` request; `max` bounds its size.
@@ -125,6 +127,12 @@ fn cached_decision(d: proto::CachedDecision) -> Result<Reported, InvalidRequest>
             })
         }
     };
+    if d.super_user && !allowed {
+        return Err(InvalidRequest::BadValue {
+            field: "decision",
+            reason: "must be ALLOW for a super user",
+        });
+    }
     if d.count == 0 {
         return Err(InvalidRequest::BadValue {
             field: "count",
@@ -150,6 +158,7 @@ fn cached_decision(d: proto::CachedDecision) -> Result<Reported, InvalidRequest>
         count: d.count,
         first,
         last,
+        super_user: d.super_user,
     })
 }
 
