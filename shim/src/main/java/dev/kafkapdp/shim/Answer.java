@@ -27,6 +27,8 @@ final class Answer extends DecisionKey {
     }
 
     final boolean allowed;
+    /** Allowed because the principal is one of the broker's {@code super.users}: no policy, never cached. */
+    final boolean superUser;
     final String policyVersion;
     final List<String> determiningPolicies;
     final boolean logIfAllowed;
@@ -51,12 +53,23 @@ final class Answer extends DecisionKey {
 
     Answer(DecisionKey key, boolean allowed, String policyVersion, List<String> determiningPolicies,
            boolean logIfAllowed, boolean logIfDenied) {
+        this(key, allowed, false, policyVersion, determiningPolicies, logIfAllowed, logIfDenied);
+    }
+
+    private Answer(DecisionKey key, boolean allowed, boolean superUser, String policyVersion,
+                   List<String> determiningPolicies, boolean logIfAllowed, boolean logIfDenied) {
         super(key);
         this.allowed = allowed;
+        this.superUser = superUser;
         this.policyVersion = policyVersion;
         this.determiningPolicies = List.copyOf(determiningPolicies);
         this.logIfAllowed = logIfAllowed;
         this.logIfDenied = logIfDenied;
+    }
+
+    /** The ALLOW the shim gives a super user for {@code key}, to be tallied for the audit trail like a cache hit. */
+    static Answer superUser(DecisionKey key, boolean logIfAllowed, boolean logIfDenied) {
+        return new Answer(key, true, true, "", List.of(), logIfAllowed, logIfDenied);
     }
 
     /** Whether nothing is waiting to be reported; a hit on such an answer starts a new tally. */

@@ -92,6 +92,22 @@ final class AuditReporter {
         return true;
     }
 
+    /**
+     * Counts a super user's ALLOW for the audit trail. Never refuses: the broker's own principals are super users,
+     * and denying them would stop the cluster. A hit that would need a new record while the buffer is full is
+     * counted in {@code audit-unrecorded-total} instead.
+     */
+    void superUserHit(Answer answer, long nowMillis) {
+        if (answer.idle() && buffered.get() >= maxRecords) {
+            metrics.auditUnrecorded.increment();
+            return;
+        }
+        if (answer.hit(nowMillis)) {
+            buffered.incrementAndGet();
+            started.add(answer);
+        }
+    }
+
     /** Records held: started tallies and records the PDP has not taken yet. */
     int buffered() {
         return buffered.get();
@@ -109,7 +125,9 @@ final class AuditReporter {
                 buffered.decrementAndGet(); // INVARIANT: cannot happen, a queued tally was started by a hit
                 continue;
             }
-            (answer.allowed ? metrics.hitsAllowed : metrics.hitsDenied).add(tally.count());
+            if (!answer.superUser) { // a super user's ALLOW is counted as it is given, not as a cache hit
+                (answer.allowed ? metrics.hitsAllowed : metrics.hitsDenied).add(tally.count());
+            }
             unsent.addLast(record(answer, tally));
         }
     }
@@ -182,6 +200,7 @@ final class AuditReporter {
             .setCount(tally.count())
             .setFirstTimeUnixMs(tally.firstMillis())
             .setLastTimeUnixMs(tally.lastMillis())
+            .setSuperUser(answer.superUser)
             .build();
     }
 }

@@ -6,6 +6,7 @@ import static org.apache.kafka.server.authorizer.AuthorizationResult.DENIED;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -61,6 +62,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
     private final ScheduledExecutorService scheduler;
     private final PdpClient client;
     private final AuditReporter audit;
+    /** Super users' answers by key, so that their ALLOWs fold; emptied of reported ones after each report. */
+    private final ConcurrentHashMap<DecisionKey, Answer> superUserAnswers = new ConcurrentHashMap<>();
     private final ScheduledExecutorService auditThread;
     /** Kafka's authorizer log at debug (where ALLOWs go), read once per cache tick rather than on every hit. */
     private volatile boolean logAllows = AUDIT.isDebugEnabled();
@@ -104,6 +107,8 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
     private void reportCacheAnswers() {
         try {
             audit.report();
+            // An answer hit after this still gets reported: a hit on an idle answer queues the answer itself.
+            superUserAnswers.values().removeIf(Answer::idle);
         } catch (RuntimeException e) {
             // An exception would cancel the schedule; the records stay held for the next round.
             warnRateLimited("reporting cache answers to the PDP failed inside the shim", e);
@@ -230,6 +235,7 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         try {
             if (config.isSuperUser(ctx.principal())) {
                 Arrays.fill(results, ALLOWED);
+                tallySuperUser(ctx, actions);
             } else {
                 decide(ctx, actions, results, fromCache);
             }
@@ -265,6 +271,32 @@ final class Decider implements PdpClient.VersionListener, AutoCloseable {
         if (misses > 0) {
             metrics.cacheMisses.add(misses);
             askPdp(ctx, actions, missed, results, System.nanoTime());
+        }
+    }
+
+    /**
+     * Tallies a super user's ALLOWs for the audit trail, one answer per distinct key, folded like cache hits. The
+     * answers live in {@link #superUserAnswers} until the reporter has taken their tallies.
+     */
+    private void tallySuperUser(AuthorizableRequestContext ctx, List<Action> actions) {
+        int contextHash = DecisionKey.contextHash(ctx);
+        long now = cache.clockMillis();
+        for (Action action : actions) {
+            if (toProto(action) == null) {
+                metrics.auditUnrecorded.increment(); // ANY, ALL or UNKNOWN: nothing the trail can name
+                continue;
+            }
+            DecisionKey key = DecisionKey.of(ctx, contextHash, action);
+            Answer answer = superUserAnswers.get(key);
+            if (answer == null) {
+                if (superUserAnswers.size() >= config.auditBufferMaxRecords()) {
+                    metrics.auditUnrecorded.increment();
+                    continue;
+                }
+                answer = superUserAnswers.computeIfAbsent(key,
+                    k -> Answer.superUser(k, action.logIfAllowed(), action.logIfDenied()));
+            }
+            audit.superUserHit(answer, now);
         }
     }
 

@@ -157,6 +157,28 @@ class AuditReporterTest {
     }
 
     @Test
+    void aSuperUsersAllowIsReportedAsSuchAndNeverRefused() {
+        AuditReporter reporter = reporter(1, true);
+        assertTrue(reporter.hit(answer("a", true), 1), "fills the buffer");
+        Answer admin = Answer.superUser(answer("phi.labs", true), true, true);
+        reporter.superUserHit(admin, 2);
+        assertEquals(1, metrics.auditUnrecorded.sum(), "no room: counted, and the ALLOW stands");
+
+        reporter.report();
+        reporter.superUserHit(admin, 3);
+        reporter.superUserHit(admin, 4);
+        reporter.report();
+
+        CachedDecision record = pdp.taken.get(1);
+        assertTrue(record.getSuperUser());
+        assertEquals(Decision.DECISION_ALLOW, record.getDecision());
+        assertEquals(2, record.getCount());
+        assertEquals("", record.getPolicyVersion());
+        assertEquals(0, record.getDeterminingPoliciesCount());
+        assertEquals(1, metrics.hitsAllowed.sum(), "a super user's ALLOW is not a cache hit");
+    }
+
+    @Test
     void noHitIsLostWhileReportsRunConcurrently() throws Exception {
         AuditReporter reporter = reporter(1_000_000, true);
         List<Answer> answers = new ArrayList<>();
