@@ -109,8 +109,12 @@ fn main() {
             _ => None,
         };
         if mode.audit {
+            let commits = server.metric("kafka_pdp_audit_group_commits_total");
             let records = count_records(&audit_dir);
-            println!("  ({} records in the trail)", records);
+            let per_commit = commits.map_or(String::new(), |c| {
+                format!(", {:.0} a group commit", records as f64 / c)
+            });
+            println!("  ({records} records in the trail{per_commit})");
         }
         let cpu_text = per_decision.map_or(String::new(), |s| {
             format!("  server CPU {:.2} µs/decision", s * 1e6)
@@ -184,6 +188,7 @@ fn count_records(dir: &Path) -> usize {
 struct PdpProcess {
     child: Child,
     addr: String,
+    metrics: String,
 }
 
 impl PdpProcess {
@@ -191,6 +196,7 @@ impl PdpProcess {
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -205,17 +211,36 @@ impl PdpProcess {
                 .arg(key);
         }
         let mut child = command.spawn().expect("start kafka-pdp");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        PdpProcess { child, addr }
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read stdout");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"))
+                .to_owned()
+        };
+        let addr = line("listening on ");
+        let metrics = line("metrics on ");
+        PdpProcess {
+            child,
+            addr,
+            metrics,
+        }
+    }
+
+    /// The value of an unlabelled sample on the server's metrics endpoint.
+    fn metric(&self, name: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.metrics).ok()?;
+        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).ok()?;
+        let prefix = format!("{name} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
     }
 }
 

@@ -14,7 +14,7 @@ use kafka_pdp_server::proto::{
     authorizer_client::AuthorizerClient, AuthorizeRequest, CachedDecision, Decision,
     Operation as Op, ReportCachedDecisionsRequest, ResourceType as Rt, StatusRequest,
 };
-use support::{action, context, run, stderr, stdout, Server, DEADLINE};
+use support::{action, context, run, stderr, stdout, Server, Trail, DEADLINE};
 use tonic::transport::Channel;
 
 /// `kafka-pdp serve --plaintext --metrics-listen 127.0.0.1:0 <args>`.
@@ -272,6 +272,22 @@ async fn a_burst_of_phi_reads_after_quiet_windows_raises_the_read_rise_alert() {
         !line.contains("phi.labs"),
         "no topic name in an alert: {line}"
     );
+}
+
+#[tokio::test]
+async fn the_trail_counts_its_records_and_group_commits() {
+    let trail = Trail::new();
+    let server = trail.serve_with(&["--metrics-listen", "127.0.0.1:0"]);
+    let mut client = server.authorizer().await;
+    deny(&mut client, "User:unbound-app", 3).await;
+    // Each call waited for its record to be synced: all three are counted.
+    let records = server.sample("kafka_pdp_audit_records_total");
+    assert_eq!(records, Some(3.0), "{}", server.scrape());
+    let commits = server
+        .sample("kafka_pdp_audit_group_commits_total")
+        .expect("a group commit counter");
+    // One call at a time: one to three syncs, never more than records.
+    assert!((1.0..=3.0).contains(&commits), "{commits} group commits");
 }
 
 #[test]

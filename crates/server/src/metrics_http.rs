@@ -131,6 +131,11 @@ impl PdpCollector {
         };
         let help = "Calls whose decisions the audit trail could not record (answered DENY)";
         counter(out, "kafka_pdp_audit_failures", help, auditor.failures())?;
+        let log = auditor.log().stats();
+        let help = "Records made durable in the local audit log since start";
+        counter(out, "kafka_pdp_audit_records", help, log.records)?;
+        let help = "fdatasyncs of the local audit log that acknowledged records (group commits)";
+        counter(out, "kafka_pdp_audit_group_commits", help, log.group_commits)?;
         let stats: Vec<_> = self.gates().iter().map(|g| g.stats()).collect();
         if stats.is_empty() {
             return Ok(());
