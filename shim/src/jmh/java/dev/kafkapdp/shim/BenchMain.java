@@ -37,8 +37,9 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * </ol>
  * System properties: {@code pdp.binary} (required), {@code bench.resources} (the PDP workload, default 10000;
  * Kafka's StandardAuthorizer is always measured at 10,000 too), {@code bench.quick}
- * (short iterations while developing), {@code bench.include} (a regex of benchmark methods, for development; the
- * reported figures come from a run of all four).
+ * (short iterations and one fork, while developing), {@code bench.forks} (JVM forks per benchmark, default 3:
+ * one fork's JIT decisions alone move a nanosecond-scale result by 10 % or more), {@code bench.include} (a regex of
+ * benchmark methods, for development; the reported figures come from a run of all four).
  */
 public final class BenchMain {
 
@@ -86,7 +87,7 @@ public final class BenchMain {
             }
             Options options = builder
                 .include(AuthorizeBenchmark.class.getName() + "\\." + (include.isEmpty() ? "" : "(" + include + ")"))
-                .forks(1)
+                .forks(quick ? 1 : Integer.getInteger("bench.forks", 3))
                 .threads(1)
                 .warmupIterations(quick ? 1 : 4)
                 .warmupTime(TimeValue.seconds(quick ? 1 : 2))
@@ -218,8 +219,9 @@ public final class BenchMain {
             byName.put(row, run.getPrimaryResult());
         }
         double baselineNs = nanos(byName.get("baselineConcurrentHashMapGet"));
-        System.out.println("| benchmark | ns per decision (mean) | ratio to bare ConcurrentHashMap.get | p50 | p99 |");
-        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        System.out.println("| benchmark | ns per decision (mean) | ± (99.9 % CI) | ratio to bare ConcurrentHashMap.get"
+            + " | p50 | p99 |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: | ---: |");
         List<String> order = new ArrayList<>(List.of("baselineConcurrentHashMapGet", "pdpAuthorizerCached"));
         byName.keySet().stream().filter(name -> name.startsWith("kafka")).forEach(order::add);
         order.add("pdpAuthorizerUncached");
@@ -229,14 +231,15 @@ public final class BenchMain {
                 continue;
             }
             double ns = nanos(result);
+            double error = ns * result.getScoreError() / result.getScore();
             String p50 = "";
             String p99 = "";
             if (result.getScoreUnit().startsWith("us")) {
                 p50 = String.format(Locale.ROOT, "%.1f us", result.getStatistics().getPercentile(50.0));
                 p99 = String.format(Locale.ROOT, "%.1f us", result.getStatistics().getPercentile(99.0));
             }
-            System.out.printf(Locale.ROOT, "| %s | %,.1f | %,.2fx | %s | %s |%n", name, ns, ns / baselineNs, p50,
-                p99);
+            System.out.printf(Locale.ROOT, "| %s | %,.1f | %,.1f | %,.2fx | %s | %s |%n", name, ns, error,
+                ns / baselineNs, p50, p99);
         }
     }
 
