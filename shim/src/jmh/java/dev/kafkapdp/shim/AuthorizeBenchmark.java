@@ -1,11 +1,22 @@
 package dev.kafkapdp.shim;
 
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCalls;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.acl.AclBinding;
 import org.apache.kafka.common.metrics.Metrics;
@@ -30,6 +41,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * One decision per invocation, cycling through the same 1,024 READ actions (fixed seed) in every benchmark:
  * a bare {@link ConcurrentHashMap} lookup as the baseline, {@link PdpAuthorizer} with a warm cache and without a
  * cache against the real PDP over loopback, and Kafka's {@link StandardAuthorizer} holding the equivalent ACLs.
+ * The uncached decision has a second baseline: a bare unary gRPC call to the same PDP over the same loopback (its
+ * health check), the floor that the machine's scheduler and network stack set for any round trip.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -128,6 +141,69 @@ public class AuthorizeBenchmark {
         }
     }
 
+    /**
+     * A gRPC channel of its own to the benchmark's PDP, built as the shim builds its channels (Netty, plaintext,
+     * no retries), and the PDP's health check as a bare unary method: an empty request (service {@code ""}),
+     * the answer's bytes unparsed.
+     */
+    @State(Scope.Benchmark)
+    public static class GrpcFloor {
+        /** {@code HealthCheckResponse{status: SERVING}} on the wire. */
+        static final byte[] SERVING = {0x08, 0x01};
+        static final byte[] EMPTY = {};
+        ManagedChannel channel;
+        final MethodDescriptor<byte[], byte[]> check = MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(MethodDescriptor.MethodType.UNARY)
+            .setFullMethodName("grpc.health.v1.Health/Check")
+            .setRequestMarshaller(new Bytes())
+            .setResponseMarshaller(new Bytes())
+            .build();
+
+        @Setup(Level.Trial)
+        public void setup() {
+            String address = System.getProperty("pdp.address");
+            int colon = address.lastIndexOf(':');
+            channel = NettyChannelBuilder
+                .forAddress(new InetSocketAddress(address.substring(0, colon),
+                    Integer.parseInt(address.substring(colon + 1))))
+                .usePlaintext()
+                .disableRetry()
+                .userAgent("kafka-pdp-bench")
+                .build();
+            byte[] answer = call();
+            if (!Arrays.equals(answer, SERVING)) {
+                throw new IllegalStateException("the PDP's health check answered " + Arrays.toString(answer));
+            }
+        }
+
+        byte[] call() {
+            return ClientCalls.blockingUnaryCall(channel, check, CallOptions.DEFAULT.withDeadlineAfter(2,
+                TimeUnit.SECONDS), EMPTY);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws InterruptedException {
+            channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Messages as they are on the wire. */
+    static final class Bytes implements MethodDescriptor.Marshaller<byte[]> {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            try {
+                return stream.readAllBytes();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
     static StandardAuthorizer loadStandardAuthorizer(List<AclBinding> acls) {
         StandardAuthorizer authorizer = new StandardAuthorizer();
         authorizer.configure(Map.of("node.id", "1"));
@@ -191,6 +267,13 @@ public class AuthorizeBenchmark {
     @Benchmark
     public void kafkaStandardAuthorizer(Standard state, Cursor cursor, Blackhole bh) {
         bh.consume(state.authorizer.authorize(state.workload.context, state.workload.samples.get(cursor.advance())));
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.SampleTime)
+    @OutputTimeUnit(TimeUnit.MICROSECONDS)
+    public void baselineGrpcHealthCheck(GrpcFloor state, Blackhole bh) {
+        bh.consume(state.call());
     }
 
     @Benchmark
