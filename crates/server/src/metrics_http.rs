@@ -135,7 +135,12 @@ impl PdpCollector {
         let help = "Records made durable in the local audit log since start";
         counter(out, "kafka_pdp_audit_records", help, log.records)?;
         let help = "fdatasyncs of the local audit log that acknowledged records (group commits)";
-        counter(out, "kafka_pdp_audit_group_commits", help, log.group_commits)?;
+        counter(
+            out,
+            "kafka_pdp_audit_group_commits",
+            help,
+            log.group_commits,
+        )?;
         let stats: Vec<_> = self.gates().iter().map(|g| g.stats()).collect();
         if stats.is_empty() {
             return Ok(());
