@@ -197,7 +197,9 @@ impl PdpProcess {
         command
             .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
+            // The workload's denials are what the repeated-denials alert watches for:
+            // its WARN lines (one per principal and cooldown) would bury the figures.
+            .env("RUST_LOG", "warn,kafka_pdp::alert=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if !mode.cache {
