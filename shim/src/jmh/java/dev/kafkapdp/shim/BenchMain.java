@@ -39,10 +39,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * Kafka's StandardAuthorizer is always measured at 10,000 too), {@code bench.quick}
  * (short iterations and one fork, while developing), {@code bench.forks} (JVM forks per benchmark, default 3:
  * one fork's JIT decisions alone move a nanosecond-scale result by 10 % or more), {@code bench.include} (a regex of
- * benchmark methods, for development; the reported figures come from a run of all five).
- *
- * <p>The forks run the unrelocated {@code grpc-netty-shaded}; its Netty loads the native epoll transport on Linux,
- * as the installed jar's does.
+ * benchmark methods, for development; the reported figures come from a run of all four).
  */
 public final class BenchMain {
 

@@ -33,7 +33,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
 import io.grpc.stub.StreamObserver;
 
 /**
@@ -82,12 +81,6 @@ final class PdpClient implements AutoCloseable {
             throw e;
         }
         this.replicas = List.copyOf(built);
-        LOG.info("channels to the PDP run on Netty's {} transport", transport());
-    }
-
-    /** Netty's native epoll transport when its library loads (Linux), else NIO, and why. */
-    static String transport() {
-        return Epoll.isAvailable() ? "epoll" : "NIO (native epoll unavailable: " + Epoll.unavailabilityCause() + ")";
     }
 
     /** One PDP replica: its own channel and stubs. */
