@@ -157,8 +157,10 @@ final class PdpClient implements AutoCloseable {
      * the call waits, within the deadline, for that attempt to succeed or fail. A refused connection is known in
      * about a millisecond on a local network, so a replica that is down costs little. Known shortcomings: if the
      * attempt fails before the wait is registered, the wait lasts until the deadline (the call is then denied even
-     * when a later replica in the order could have answered; only with three or more replicas); and while replicas
-     * are down every call that reaches them starts a connection attempt, so their connect backoff does not hold.
+     * when a later replica in the order could have answered; only with three or more replicas); while replicas
+     * are down every call that reaches them starts a connection attempt, so their connect backoff does not hold;
+     * and the wait is for one replica at a time, so a reconnect to a replica that has just gone can use up the
+     * deadline while another one connects (seen with Netty's native epoll, which the jar therefore leaves out).
      */
     private static boolean connected(ManagedChannel channel, Deadline deadline) {
         ConnectivityState state = channel.getState(true);
