@@ -33,6 +33,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
 import io.grpc.stub.StreamObserver;
 
 /**
@@ -81,6 +82,12 @@ final class PdpClient implements AutoCloseable {
             throw e;
         }
         this.replicas = List.copyOf(built);
+        LOG.info("channels to the PDP run on Netty's {} transport", transport());
+    }
+
+    /** Netty's native epoll transport when its library loads (Linux), else NIO, and why. */
+    static String transport() {
+        return Epoll.isAvailable() ? "epoll" : "NIO (native epoll unavailable: " + Epoll.unavailabilityCause() + ")";
     }
 
     /** One PDP replica: its own channel and stubs. */
@@ -126,15 +133,15 @@ final class PdpClient implements AutoCloseable {
      */
     private <T> T withFailover(Function<AuthorizerGrpc.AuthorizerBlockingStub, T> rpc, long deadlineMs) {
         Deadline deadline = Deadline.after(deadlineMs, TimeUnit.MILLISECONDS);
+        List<Replica> untried = attemptOrder();
         StatusRuntimeException last = null;
-        for (Replica replica : attemptOrder()) {
-            if (deadline.isExpired()) {
+        while (!untried.isEmpty() && !deadline.isExpired()) {
+            Replica replica = awaitConnected(untried, deadline);
+            if (replica == null) {
+                last = Status.UNAVAILABLE.withDescription("no PDP replica could be connected").asRuntimeException();
                 break;
             }
-            if (!connected(replica.channel, deadline)) {
-                last = Status.UNAVAILABLE.withDescription("a PDP replica could not be connected").asRuntimeException();
-                continue;
-            }
+            untried.remove(replica);
             try {
                 return rpc.apply(replica.blocking.withDeadline(deadline));
             } catch (StatusRuntimeException e) {
@@ -152,51 +159,68 @@ final class PdpClient implements AutoCloseable {
     }
 
     /**
-     * Whether the replica's channel is connected, connecting it first if need be: a channel waiting out gRPC's
-     * reconnect backoff (a replica that was down and may be back, as after a restart) is made to try at once, and
-     * the call waits, within the deadline, for that attempt to succeed or fail. A refused connection is known in
-     * about a millisecond on a local network, so a replica that is down costs little. Known shortcomings: if the
-     * attempt fails before the wait is registered, the wait lasts until the deadline (the call is then denied even
-     * when a later replica in the order could have answered; only with three or more replicas); while replicas
-     * are down every call that reaches them starts a connection attempt, so their connect backoff does not hold;
-     * and the wait is for one replica at a time, so a reconnect to a replica that has just gone can use up the
-     * deadline while another one connects (seen with Netty's native epoll, which the jar therefore leaves out).
+     * The first of {@code candidates} whose channel is connected, connecting them all and waiting, within the
+     * deadline, for the first to get there; {@code null} when the deadline passes or every one has tried and failed.
+     * A channel waiting out gRPC's reconnect backoff (a replica that was down and may be back, as after a restart)
+     * is made to try at once. Waiting on all of them at once matters: a replica that has just gone is seen to go at
+     * once (on Netty's native epoll especially) and reconnected to, and a wait for that attempt alone could use up
+     * the deadline while another replica connects. A refused connection is known in about a millisecond on a local
+     * network, so a replica that is down costs little. Known shortcomings: a channel whose attempt fails before its
+     * new state is read looks as if it never tried, so when no replica can connect the call waits until the
+     * deadline; and while replicas are down every call starts a connection attempt to them, so their connect
+     * backoff does not hold.
      */
-    private static boolean connected(ManagedChannel channel, Deadline deadline) {
-        ConnectivityState state = channel.getState(true);
-        boolean attempted = state != ConnectivityState.TRANSIENT_FAILURE;
-        if (!attempted) {
-            // Not resetConnectBackoff(): pick_first stays in TRANSIENT_FAILURE ("sticky") and did not reconnect at
-            // once on it in the end-to-end test. Going idle drops the backoff state; the next getState(true) connects.
-            channel.enterIdle();
-            state = channel.getState(true);
-        }
+    private static Replica awaitConnected(List<Replica> candidates, Deadline deadline) {
+        int count = candidates.size();
+        boolean[] attempted = new boolean[count];
+        boolean[] kicked = new boolean[count];
         try {
-            while (state != ConnectivityState.READY) {
-                if (state == ConnectivityState.TRANSIENT_FAILURE && attempted) {
-                    return false;
+            while (true) {
+                ConnectivityState[] states = new ConnectivityState[count];
+                for (int i = 0; i < count; i++) {
+                    states[i] = candidates.get(i).channel.getState(true);
+                    if (states[i] == ConnectivityState.READY) {
+                        return candidates.get(i);
+                    }
                 }
                 CountDownLatch changed = new CountDownLatch(1);
-                channel.notifyWhenStateChanged(state, changed::countDown);
-                long left = deadline.timeRemaining(TimeUnit.NANOSECONDS);
-                if (left <= 0 || !changed.await(left, TimeUnit.NANOSECONDS)) {
-                    return false;
+                boolean waiting = false;
+                for (int i = 0; i < count; i++) {
+                    ManagedChannel channel = candidates.get(i).channel;
+                    if (states[i] != ConnectivityState.TRANSIENT_FAILURE) {
+                        attempted[i] = true;
+                    } else if (attempted[i]) {
+                        continue; // it tried since the wait began, and failed
+                    } else if (!kicked[i]) {
+                        // Not resetConnectBackoff(): pick_first stays in TRANSIENT_FAILURE ("sticky") and did not
+                        // reconnect at once on it in the end-to-end test. Going idle drops the backoff state; the
+                        // next getState(true) connects.
+                        kicked[i] = true;
+                        channel.enterIdle();
+                        states[i] = channel.getState(true);
+                    }
+                    channel.notifyWhenStateChanged(states[i], changed::countDown);
+                    waiting = true;
                 }
-                state = channel.getState(true);
-                attempted |= state != ConnectivityState.TRANSIENT_FAILURE;
+                long left = deadline.timeRemaining(TimeUnit.NANOSECONDS);
+                if (!waiting || left <= 0 || !changed.await(left, TimeUnit.NANOSECONDS)) {
+                    return null;
+                }
             }
-            return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return false;
+            return null;
         }
     }
 
-    /** Every replica once: the connected ones from the round-robin position on, then the rest in the same order. */
+    /**
+     * Every replica once, in a list of its own: the connected ones from the round-robin position on, then the rest
+     * in the same order.
+     */
     private List<Replica> attemptOrder() {
         int count = replicas.size();
         if (count == 1) {
-            return replicas;
+            return new ArrayList<>(replicas);
         }
         int start = Math.floorMod(nextReplica.getAndIncrement(), count);
         List<Replica> ready = new ArrayList<>(count);
