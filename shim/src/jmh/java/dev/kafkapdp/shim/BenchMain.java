@@ -41,15 +41,13 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * one fork's JIT decisions alone move a nanosecond-scale result by 10 % or more), {@code bench.include} (a regex of
  * benchmark methods, for development; the reported figures come from a run of all five).
  *
- * <p>The forks run Netty on NIO, as the installed jar does (its relocation leaves Netty's native epoll library
- * out, which the unrelocated {@code grpc-netty-shaded} on the benchmark's class path would otherwise load).
+ * <p>The forks run the unrelocated {@code grpc-netty-shaded}; its Netty loads the native epoll transport on Linux,
+ * as the installed jar's does.
  */
 public final class BenchMain {
 
     /** The resource count of Kafka's own AuthorizerBenchmark that this run compares with. */
     private static final int KAFKA_BENCHMARK_RESOURCES = 10_000;
-    /** Netty's switch for its native transports, under grpc-netty-shaded's relocation. */
-    private static final String NO_NATIVE_TRANSPORT = "io.grpc.netty.shaded.io.netty.transport.noNative";
 
     private BenchMain() {
     }
@@ -98,8 +96,7 @@ public final class BenchMain {
                 .warmupTime(TimeValue.seconds(quick ? 1 : 2))
                 .measurementIterations(quick ? 2 : 8)
                 .measurementTime(TimeValue.seconds(quick ? 1 : 2))
-                .jvmArgsAppend("-Dpdp.address=" + pdp.address(), "-Dbench.resources=" + workload.resources,
-                    "-D" + NO_NATIVE_TRANSPORT + "=true")
+                .jvmArgsAppend("-Dpdp.address=" + pdp.address(), "-Dbench.resources=" + workload.resources)
                 .param("standardResources", standardSizes(workload.resources))
                 .build();
             Collection<RunResult> results = new Runner(options).run();
